@@ -1,0 +1,195 @@
+//! Client configuration: trust, timeouts, retries, logging, proxy. Built once, then shared.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::{LogLevel, LogSink};
+use crate::tls;
+
+/// Retry policy for requests that certainly did not take effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts including the first (1 = never retry).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles on each further retry.
+    pub base_delay: Duration,
+    /// Upper bound of one delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+/// Everything a [`Client`](crate::Client) needs: a value built once, then shared.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) extra_roots: Vec<CertificateDer<'static>>,
+    pub(crate) builtin_roots: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) log: Option<(LogSink, LogLevel)>,
+    pub(crate) proxy: Option<String>,
+    pub(crate) allow_plain_http: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            extra_roots: Vec::new(),
+            builtin_roots: true,
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            log: None,
+            proxy: None,
+            allow_plain_http: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("extra_roots", &self.extra_roots.len())
+            .field("builtin_roots", &self.builtin_roots)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("io_timeout", &self.io_timeout)
+            .field("retry", &self.retry)
+            .field("log", &self.log.as_ref().map(|(_, l)| *l))
+            .field("proxy", &self.proxy.is_some())
+            .field("allow_plain_http", &self.allow_plain_http)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Defaults: built-in web roots, connect timeout 10 s, I/O timeout 30 s, 3 attempts with
+    /// 0.5 s..8 s backoff, no log, no proxy (environment variables are ignored), https only.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// Trust every certificate in `pem` (one or more `CERTIFICATE` blocks) in addition to
+    /// the other roots. Returns how many were added. Fails, adding nothing, if the text holds
+    /// no certificate or any certificate cannot serve as a trust anchor.
+    pub fn add_ca_pem(&mut self, pem: &[u8]) -> Result<usize> {
+        let certs = tls::parse_ca_pem(pem)?;
+        let n = certs.len();
+        self.extra_roots.extend(certs);
+        Ok(n)
+    }
+
+    /// Like [`Config::add_ca_pem`], reading the PEM text from a file.
+    pub fn add_ca_file(&mut self, path: impl AsRef<Path>) -> Result<usize> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Read,
+                format!("cannot read CA file {}: {e}", path.display()),
+            )
+        })?;
+        if meta.len() > tls::MAX_CA_FILE_BYTES {
+            return Err(Error::invalid(format!(
+                "CA file {} is {} bytes, more than the {} byte limit",
+                path.display(),
+                meta.len(),
+                tls::MAX_CA_FILE_BYTES
+            )));
+        }
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::Read,
+                format!("cannot read CA file {}: {e}", path.display()),
+            )
+        })?;
+        self.add_ca_pem(&pem)
+            .map_err(|e| e.context(&format!("CA file {}", path.display())))
+    }
+
+    /// Whether to trust the built-in Mozilla web roots (default on) besides added CAs.
+    pub fn use_builtin_roots(&mut self, on: bool) -> &mut Self {
+        self.builtin_roots = on;
+        self
+    }
+
+    /// Connect timeout (DNS + TCP + TLS handshake) and I/O timeout. The I/O timeout bounds
+    /// each read or write on the socket (a stalled peer), and also the whole wait for a reply
+    /// (a peer that trickles bytes). Both must be non-zero.
+    pub fn set_timeouts(&mut self, connect: Duration, io: Duration) -> Result<&mut Self> {
+        if connect.is_zero() || io.is_zero() {
+            return Err(Error::invalid(
+                "timeouts must be greater than zero (a firmware call must never hang forever)",
+            ));
+        }
+        self.connect_timeout = connect;
+        self.io_timeout = io;
+        Ok(self)
+    }
+
+    /// Retry policy. `max_attempts` counts the first try and must be at least 1;
+    /// `base_delay` must not exceed `max_delay`.
+    pub fn set_retries(&mut self, policy: RetryPolicy) -> Result<&mut Self> {
+        if policy.max_attempts == 0 {
+            return Err(Error::invalid(
+                "max_attempts must be at least 1 (it counts the first try)",
+            ));
+        }
+        if policy.base_delay > policy.max_delay {
+            return Err(Error::invalid("base_delay must not exceed max_delay"));
+        }
+        self.retry = policy;
+        Ok(self)
+    }
+
+    /// Send log lines up to `max` to `sink`.
+    pub fn set_log(&mut self, sink: LogSink, max: LogLevel) -> &mut Self {
+        self.log = Some((sink, max));
+        self
+    }
+
+    /// Remove the log sink.
+    pub fn clear_log(&mut self) -> &mut Self {
+        self.log = None;
+        self
+    }
+
+    /// Use an HTTP proxy (`http://[user:pass@]host:port`) for every connection; `None`
+    /// removes it. Proxy environment variables are never read.
+    pub fn set_proxy(&mut self, proxy: Option<&str>) -> Result<&mut Self> {
+        match proxy {
+            None => self.proxy = None,
+            Some(url) => {
+                crate::transport::validate_proxy(url)?;
+                self.proxy = Some(url.to_string());
+            }
+        }
+        Ok(self)
+    }
+
+    /// Allow `http://` URLs (default off: every plain-http URL, also one a cloud returns, is
+    /// refused with [`ErrorKind::Tls`]).
+    pub fn allow_plain_http(&mut self, on: bool) -> &mut Self {
+        self.allow_plain_http = on;
+        self
+    }
+
+    /// Builds the log sink handle used by clients.
+    pub(crate) fn logger(&self) -> crate::log::Logger {
+        match &self.log {
+            Some((sink, level)) => crate::log::Logger::new(Arc::clone(sink), *level),
+            None => crate::log::Logger::default(),
+        }
+    }
+}

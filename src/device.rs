@@ -1,0 +1,702 @@
+//! A device identity: lazy auth, token cache and renewal, publish with one re-auth on a
+//! refused token, clock-skew handling. Cloud specifics live in the dialects.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::cloud::{Cloud, Dialect, Failure, Identity, Issued, Published, SignMethod, MAX_REPLY};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::log;
+use crate::secret::Secret;
+use crate::sign::percent_encode_path;
+use crate::transport::{Method, Request};
+
+/// Largest publish payload the clouds accept (128 KiB).
+pub const MAX_PAYLOAD: usize = 131_072;
+/// Longest topic accepted, in bytes.
+pub const MAX_TOPIC: usize = 1024;
+/// Longest product / device name accepted, in bytes.
+const MAX_NAME: usize = 256;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A token with its timing, in Unix ms (server-corrected clock).
+#[derive(Clone)]
+struct TokenState {
+    token: Secret,
+    expires_at_ms: Option<u64>,
+    renew_at_ms: Option<u64>,
+    generation: u64,
+}
+
+impl TokenState {
+    fn needs_renewal(&self, now: u64) -> bool {
+        self.renew_at_ms.is_some_and(|r| now >= r)
+    }
+
+    fn expired(&self, now: u64) -> bool {
+        self.expires_at_ms.is_some_and(|e| now >= e)
+    }
+}
+
+#[derive(Clone)]
+struct Settings {
+    endpoint: Option<String>,
+    file_endpoint: Option<String>,
+    region: String,
+    client_id: String,
+    sign_method: SignMethod,
+    send_timestamp: bool,
+}
+
+struct Inner {
+    client: Client,
+    cloud: Cloud,
+    dialect: &'static dyn Dialect,
+    product: String,
+    device: String,
+    secret: Secret,
+    settings: RwLock<Settings>,
+    token: Mutex<Option<TokenState>>,
+    /// Serialises auth so that many threads meeting a stale token cause one auth.
+    auth_lock: Mutex<()>,
+}
+
+/// A device identity bound to a client. Cheap to clone; thread-safe.
+#[derive(Clone)]
+pub struct Device {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("cloud", &self.inner.cloud)
+            .field("product", &self.inner.product)
+            .field("device", &self.inner.device)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_name(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if value.len() > MAX_NAME {
+        return Err(Error::invalid(format!(
+            "{what} is {} bytes long; the limit is {MAX_NAME}",
+            value.len()
+        )));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control() || c.is_whitespace() || *c == '/') {
+        return Err(Error::invalid(format!(
+            "{what} contains an illegal character (U+{:04X})",
+            c as u32
+        )));
+    }
+    Ok(())
+}
+
+/// Topics: non-empty, at most [`MAX_TOPIC`] bytes, no `?` (the clouds take no query string),
+/// no MQTT wildcards `#` `+`, no whitespace or control characters.
+pub fn validate_topic(topic: &str) -> Result<()> {
+    if topic.is_empty() || topic == "/" {
+        return Err(Error::invalid("topic is empty"));
+    }
+    if topic.len() > MAX_TOPIC {
+        return Err(Error::invalid(format!(
+            "topic is {} bytes long; the limit is {MAX_TOPIC}",
+            topic.len()
+        )));
+    }
+    for (i, c) in topic.char_indices() {
+        let why = match c {
+            '?' => "'?' (the clouds take no query string)",
+            '#' | '+' => "an MQTT wildcard ('#' or '+')",
+            c if c.is_control() => "a control character",
+            c if c.is_whitespace() => "whitespace",
+            _ => continue,
+        };
+        return Err(Error::invalid(format!(
+            "topic contains {why} at byte {i}"
+        )));
+    }
+    Ok(())
+}
+
+/// Check and normalise a base URL: http(s), a host, no query or fragment, no trailing '/'.
+pub(crate) fn normalise_base_url(url: &str) -> Result<String> {
+    let trimmed = url.trim_end_matches('/');
+    let lower = trimmed.get(..8).unwrap_or(trimmed).to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Err(Error::invalid(
+            "endpoint must be an https:// URL such as https://host[:port][/path]",
+        ));
+    }
+    if trimmed.contains(['?', '#']) || trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid(
+            "endpoint must not contain a query, fragment, whitespace or control characters",
+        ));
+    }
+    let uri: ureq::http::Uri = trimmed
+        .parse()
+        .map_err(|e| Error::invalid(format!("endpoint is not a valid URL: {e}")))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(Error::invalid("endpoint URL has no host"));
+    }
+    Ok(trimmed.to_string())
+}
+
+impl Device {
+    pub(crate) fn new(
+        client: Client,
+        cloud: Cloud,
+        product: &str,
+        device: &str,
+        secret: &str,
+    ) -> Result<Device> {
+        check_name("product", product)?;
+        check_name("device", device)?;
+        if secret.is_empty() {
+            return Err(Error::invalid("device secret is empty"));
+        }
+        if secret.len() > MAX_NAME {
+            return Err(Error::invalid(format!(
+                "device secret is longer than {MAX_NAME} bytes"
+            )));
+        }
+        let dialect = cloud.dialect();
+        let default_client_id = if dialect.has_client_id() {
+            let id = format!("{product}.{device}");
+            if id.len() <= crate::aliyun::MAX_CLIENT_ID {
+                id
+            } else {
+                device.to_string()
+            }
+        } else {
+            String::new()
+        };
+        let sign_method = if dialect.supports_sign_method(SignMethod::HmacMd5) {
+            SignMethod::HmacMd5
+        } else {
+            SignMethod::HmacSha256
+        };
+        Ok(Device {
+            inner: Arc::new(Inner {
+                client,
+                cloud,
+                dialect,
+                product: product.to_string(),
+                device: device.to_string(),
+                secret: Secret::new(secret),
+                settings: RwLock::new(Settings {
+                    endpoint: None,
+                    file_endpoint: None,
+                    region: dialect.default_region().to_string(),
+                    client_id: default_client_id,
+                    sign_method,
+                    send_timestamp: false,
+                }),
+                token: Mutex::new(None),
+                auth_lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The cloud this device belongs to.
+    pub fn cloud(&self) -> Cloud {
+        self.inner.cloud
+    }
+
+    /// The client this device uses.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    fn settings(&self) -> Settings {
+        self.inner
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
+        let mut s = self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        f(&mut s);
+    }
+
+    fn endpoint_of(&self, s: &Settings) -> String {
+        s.endpoint
+            .clone()
+            .unwrap_or_else(|| self.inner.dialect.endpoint(&s.region))
+    }
+
+    /// The device endpoint in use.
+    pub fn endpoint(&self) -> String {
+        self.endpoint_of(&self.settings())
+    }
+
+    /// The file endpoint in use (UCloud), if the cloud has one.
+    pub fn file_endpoint(&self) -> Option<String> {
+        let s = self.settings();
+        s.file_endpoint
+            .clone()
+            .or_else(|| self.inner.dialect.file_endpoint(&s.region))
+    }
+
+    fn check_endpoint_scheme(&self, url: &str) -> Result<()> {
+        self.inner.client.http.check_url(url, "endpoint")
+    }
+
+    /// Use another base URL for auth and publish (`https://host[:port][/path]`). A cached
+    /// token is dropped when the endpoint changes.
+    pub fn set_endpoint(&self, base_url: &str) -> Result<()> {
+        let url = normalise_base_url(base_url)?;
+        self.check_endpoint_scheme(&url)?;
+        let before = self.endpoint();
+        self.update_settings(|s| s.endpoint = Some(url));
+        if self.endpoint() != before {
+            *lock(&self.inner.token) = None;
+        }
+        Ok(())
+    }
+
+    /// Use another base URL for file uploads (UCloud only).
+    pub fn set_file_endpoint(&self, base_url: &str) -> Result<()> {
+        if self.inner.dialect.file_endpoint("x").is_none() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{} devices have no file endpoint", self.inner.dialect.name()),
+            ));
+        }
+        let url = normalise_base_url(base_url)?;
+        self.check_endpoint_scheme(&url)?;
+        self.update_settings(|s| s.file_endpoint = Some(url));
+        Ok(())
+    }
+
+    /// Pick the region's public hosts ("cn-sh2", "cn-gd", "cn-shanghai", ...). An endpoint
+    /// set explicitly keeps precedence.
+    pub fn set_region(&self, region: &str) -> Result<()> {
+        if region.is_empty()
+            || region.len() > 32
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(Error::invalid(
+                "region must be 1..32 characters of a-z, 0-9 and '-' (e.g. cn-sh2, cn-shanghai)",
+            ));
+        }
+        let before = self.endpoint();
+        self.update_settings(|s| s.region = region.to_string());
+        if self.endpoint() != before {
+            *lock(&self.inner.token) = None;
+        }
+        Ok(())
+    }
+
+    /// Set the Aliyun clientId (1..64 visible ASCII characters).
+    pub fn set_client_id(&self, client_id: &str) -> Result<()> {
+        if !self.inner.dialect.has_client_id() {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{} devices have no client id", self.inner.dialect.name()),
+            ));
+        }
+        if client_id.is_empty()
+            || client_id.len() > crate::aliyun::MAX_CLIENT_ID
+            || !client_id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        {
+            return Err(Error::invalid(
+                "client id must be 1..64 visible ASCII characters (a MAC address or serial number)",
+            ));
+        }
+        self.update_settings(|s| s.client_id = client_id.to_string());
+        Ok(())
+    }
+
+    /// Choose how auth is signed (Aliyun: HMAC-MD5 default, SHA1, SHA256; UCloud: SHA256).
+    pub fn set_sign_method(&self, method: SignMethod) -> Result<()> {
+        if !self.inner.dialect.supports_sign_method(method) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{} devices sign with HMAC-SHA256 only",
+                    self.inner.dialect.name()
+                ),
+            ));
+        }
+        self.update_settings(|s| s.sign_method = method);
+        Ok(())
+    }
+
+    /// Send a timestamp in auth requests (default off: the field is optional).
+    pub fn send_timestamp(&self, on: bool) {
+        self.update_settings(|s| s.send_timestamp = on);
+    }
+
+    /// Authenticate now, replacing any cached token.
+    pub fn auth(&self) -> Result<()> {
+        let _guard = lock(&self.inner.auth_lock);
+        self.store_new_token()?;
+        Ok(())
+    }
+
+    /// The cached token and its expiry (Unix ms, None if unknown), if there is one.
+    pub fn token(&self) -> Option<(Secret, Option<u64>)> {
+        lock(&self.inner.token)
+            .as_ref()
+            .map(|t| (t.token.clone(), t.expires_at_ms))
+    }
+
+    /// Install a token saved earlier (e.g. before a reboot). `expires_at_ms` is Unix ms, or
+    /// None if unknown (then it is used until the cloud refuses it).
+    pub fn set_token(&self, token: &str, expires_at_ms: Option<u64>) -> Result<()> {
+        if !crate::cloud::is_header_safe_token(token) {
+            return Err(Error::invalid(
+                "token must be 1..4096 visible ASCII characters",
+            ));
+        }
+        let lifetime = self.inner.dialect.token_lifetime();
+        let _guard = lock(&self.inner.auth_lock);
+        let mut st = lock(&self.inner.token);
+        let generation = st.as_ref().map_or(0, |t| t.generation) + 1;
+        *st = Some(TokenState {
+            token: Secret::new(token),
+            expires_at_ms,
+            renew_at_ms: expires_at_ms.map(|e| e.saturating_sub(renew_margin_ms(lifetime))),
+            generation,
+        });
+        Ok(())
+    }
+
+    /// Drop the cached token (the next publish authenticates).
+    pub fn clear_token(&self) {
+        *lock(&self.inner.token) = None;
+    }
+
+    /// Publish `payload` (at most 128 KiB) to `topic`. Authenticates lazily, renews the token
+    /// before it expires, and on a refused token authenticates once more and resends.
+    pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<Published> {
+        validate_topic(topic)?;
+        if payload.len() > MAX_PAYLOAD {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "payload is {} bytes; the clouds accept at most {MAX_PAYLOAD}",
+                    payload.len()
+                ),
+            ));
+        }
+        let settings = self.settings();
+        let sep = if topic.starts_with('/') { "" } else { "/" };
+        let url = format!(
+            "{}/topic{sep}{}",
+            self.endpoint_of(&settings),
+            percent_encode_path(topic)
+        );
+        self.inner.client.http.check_url(&url, "publish")?;
+        let (token, generation, fresh) = self.usable_token()?;
+        let first = self.publish_once(&url, &token, payload);
+        let refused = match first {
+            Err(Failure::TokenRejected(e)) => e,
+            other => return other.map_err(Failure::into_error),
+        };
+        if fresh {
+            return Err(refused_again(refused));
+        }
+        log!(
+            self.inner.client.http.logger,
+            Info,
+            "{}: token refused ({}); authenticating again",
+            self.label(),
+            refused.message()
+        );
+        let (token, _, _) = self.refresh_token(Some(generation))?;
+        match self.publish_once(&url, &token, payload) {
+            Err(Failure::TokenRejected(e)) => Err(refused_again(e)),
+            other => other.map_err(Failure::into_error),
+        }
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "{} device {}/{}",
+            self.inner.dialect.name(),
+            self.inner.product,
+            self.inner.device
+        )
+    }
+
+    fn publish_once(&self, url: &str, token: &Secret, payload: &[u8]) -> Result<Published, Failure> {
+        let http = &self.inner.client.http;
+        let headers = [
+            ("Content-Type", "application/octet-stream"),
+            (self.inner.dialect.token_header(), token.expose()),
+        ];
+        http.with_retries("publish", || {
+            let resp = http.send(&Request {
+                method: Method::Post,
+                url,
+                headers: &headers,
+                body: payload,
+                max_reply: MAX_REPLY,
+            })?;
+            self.inner.dialect.parse_publish(&resp)
+        })
+    }
+
+    /// A token to publish with: the cached one, or a new one when there is none or it is
+    /// due for renewal. Returns (token, generation, obtained by this call).
+    fn usable_token(&self) -> Result<(Secret, u64, bool)> {
+        let now = self.inner.client.http.corrected_unix_ms();
+        if let Some(t) = lock(&self.inner.token).as_ref() {
+            if !t.needs_renewal(now) {
+                return Ok((t.token.clone(), t.generation, false));
+            }
+        }
+        match self.refresh_token(None) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // A renewal that fails on the network is no reason to drop a valid token.
+                let transient = matches!(
+                    e.kind(),
+                    ErrorKind::Connect
+                        | ErrorKind::Timeout
+                        | ErrorKind::Io
+                        | ErrorKind::Unavailable
+                        | ErrorKind::RateLimited
+                        | ErrorKind::Http
+                        | ErrorKind::BadResponse
+                );
+                if transient {
+                    if let Some(t) = lock(&self.inner.token).as_ref() {
+                        if !t.expired(now) {
+                            log!(
+                                self.inner.client.http.logger,
+                                Warn,
+                                "{}: token renewal failed ({}); using the current token until it expires",
+                                self.label(),
+                                e.message()
+                            );
+                            return Ok((t.token.clone(), t.generation, false));
+                        }
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Authenticate unless another thread already did: under the auth lock, a token that is
+    /// neither due for renewal nor the one that was just refused (`stale`) is reused.
+    fn refresh_token(&self, stale: Option<u64>) -> Result<(Secret, u64, bool)> {
+        let _guard = lock(&self.inner.auth_lock);
+        let now = self.inner.client.http.corrected_unix_ms();
+        if let Some(t) = lock(&self.inner.token).as_ref() {
+            if Some(t.generation) != stale && !t.needs_renewal(now) {
+                return Ok((t.token.clone(), t.generation, false));
+            }
+        }
+        let (token, generation) = self.store_new_token()?;
+        Ok((token, generation, true))
+    }
+
+    /// Authenticate and cache the result. Caller holds the auth lock.
+    fn store_new_token(&self) -> Result<(Secret, u64)> {
+        let issued = self.authenticate()?;
+        let http = &self.inner.client.http;
+        let now = http.corrected_unix_ms();
+        let lifetime = self.inner.dialect.token_lifetime();
+        let by_lifetime = now.saturating_add(lifetime.as_millis() as u64);
+        let expires = match issued.expires_at_ms {
+            Some(e) if e > now => e.min(by_lifetime),
+            _ => by_lifetime,
+        };
+        let renew = expires.saturating_sub(renew_margin_ms(lifetime));
+        let mut st = lock(&self.inner.token);
+        let generation = st.as_ref().map_or(0, |t| t.generation) + 1;
+        *st = Some(TokenState {
+            token: issued.token.clone(),
+            expires_at_ms: Some(expires),
+            renew_at_ms: Some(renew),
+            generation,
+        });
+        log!(
+            http.logger,
+            Info,
+            "{}: authenticated; token valid for {} s",
+            self.label(),
+            expires.saturating_sub(now) / 1000
+        );
+        Ok((issued.token, generation))
+    }
+
+    /// The auth exchange, with the timestamp recovery: on a timestamp refusal, retry once
+    /// with the clock corrected from the server's `Date`, or else without a timestamp.
+    fn authenticate(&self) -> Result<Issued> {
+        let s = self.settings();
+        let http = &self.inner.client.http;
+        let url = format!("{}/auth", self.endpoint_of(&s));
+        let ts = s.send_timestamp.then(|| http.corrected_unix_ms());
+        let (error, certain, server_date) = match self.auth_once(&url, &s, ts) {
+            Ok(issued) => return Ok(issued),
+            Err((Failure::Timestamp { error, certain }, date)) if ts.is_some() => {
+                (error, certain, date)
+            }
+            Err((f, _)) => return Err(self.auth_failed(f.into_error())),
+        };
+        let sent = ts.unwrap_or_default();
+        let corrected = http.corrected_unix_ms();
+        let retry_ts = if corrected.abs_diff(sent) > 60_000 {
+            log!(
+                http.logger,
+                Warn,
+                "{}: auth refused ({}); retrying with the clock corrected by {} s from the server's Date",
+                self.label(),
+                error.message(),
+                http.clock_offset_ms() / 1000
+            );
+            Some(corrected)
+        } else if certain || !server_date {
+            log!(
+                http.logger,
+                Warn,
+                "{}: auth refused ({}); retrying without a timestamp",
+                self.label(),
+                error.message()
+            );
+            None
+        } else {
+            // The server's clock agrees with ours: the timestamp was not the reason.
+            return Err(self.auth_failed(error));
+        };
+        self.auth_once(&url, &s, retry_ts)
+            .map_err(|(f, _)| self.auth_failed(f.into_error()))
+    }
+
+    fn auth_failed(&self, e: Error) -> Error {
+        log!(
+            self.inner.client.http.logger,
+            Error,
+            "{}: auth failed: {}",
+            self.label(),
+            e.message()
+        );
+        e
+    }
+
+    /// One auth request (with transport retries). On failure, also tells whether the reply
+    /// carried a `Date` header.
+    fn auth_once(
+        &self,
+        url: &str,
+        s: &Settings,
+        ts: Option<u64>,
+    ) -> Result<Issued, (Failure, bool)> {
+        let http = &self.inner.client.http;
+        let id = Identity {
+            product: &self.inner.product,
+            device: &self.inner.device,
+            secret: &self.inner.secret,
+            client_id: &s.client_id,
+            sign_method: s.sign_method,
+        };
+        let prepared = self.inner.dialect.auth_request(&id, ts);
+        let headers: Vec<(&str, &str)> = prepared
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        let mut date_seen = false;
+        http.with_retries("auth", || {
+            let resp = http.send(&Request {
+                method: Method::Post,
+                url,
+                headers: &headers,
+                body: &prepared.body,
+                max_reply: MAX_REPLY,
+            })?;
+            date_seen = resp.date.is_some();
+            self.inner.dialect.parse_auth(&resp, ts.is_some())
+        })
+        .map_err(|f| (f, date_seen))
+    }
+}
+
+/// Renew this long before expiry: a tenth of the lifetime.
+fn renew_margin_ms(lifetime: Duration) -> u64 {
+    lifetime.as_millis() as u64 / 10
+}
+
+fn refused_again(e: Error) -> Error {
+    let msg = format!(
+        "{} (refused again right after a fresh auth)",
+        e.message()
+    );
+    Error::new(ErrorKind::Token, msg)
+        .with_cloud_code(e.cloud_code())
+        .with_http_status(e.http_status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics() {
+        for ok in ["/pk/dev/pub", "pk/dev/pub", "/a/b/c/数据", "/a//b"] {
+            validate_topic(ok).unwrap();
+        }
+        for bad in [
+            "", "/", "/a?b", "/a#", "/a/+/b", "/a b", "/a\tb", "/a\nb", "/a\u{7f}",
+            "/a\u{3000}b",
+        ] {
+            assert_eq!(
+                validate_topic(bad).unwrap_err().kind(),
+                ErrorKind::InvalidArg,
+                "{bad:?}"
+            );
+        }
+        assert!(validate_topic(&format!("/{}", "a".repeat(MAX_TOPIC))).is_err());
+    }
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            normalise_base_url("https://127.0.0.1:8443/ucloud/").unwrap(),
+            "https://127.0.0.1:8443/ucloud"
+        );
+        assert_eq!(normalise_base_url("https://[::1]:1").unwrap(), "https://[::1]:1");
+        for bad in [
+            "",
+            "127.0.0.1",
+            "ftp://x",
+            "https://",
+            "https://h/p?q=1",
+            "https://h/p#f",
+            "https://h/a b",
+        ] {
+            assert!(normalise_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        check_name("p", "ZG1EvTEa7NN").unwrap();
+        assert!(check_name("p", "").is_err());
+        assert!(check_name("p", "a/b").is_err());
+        assert!(check_name("p", "a b").is_err());
+        assert!(check_name("p", &"x".repeat(MAX_NAME + 1)).is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! # iothttp
+//!
+//! Device auth and publish to UCloud IoT-Core and Alibaba Cloud IoT over HTTPS, for device
+//! firmware and tooling. The Rust API below is complete on its own; the C ABI in [`ffi`] is a
+//! thin layer over it.
+//!
+//! ```no_run
+//! use iothttp::{Client, Cloud, Config};
+//!
+//! let client = Client::new(&Config::new())?;
+//! let device = client.device(Cloud::UCloud, "ZG1EvTEa7NN", "NlwaSPXsCpTQuh8FxBGH", "secret")?;
+//! let published = device.publish("/ZG1EvTEa7NN/NlwaSPXsCpTQuh8FxBGH/upload/event", b"{}")?;
+//! println!("message id {}", published.message_id);
+//! # Ok::<(), iothttp::Error>(())
+//! ```
+
+mod aliyun;
+mod client;
+mod cloud;
+mod config;
+mod device;
+mod error;
+pub mod ffi;
+mod log;
+mod secret;
+pub mod sign;
+mod tls;
+mod transport;
+mod ucloud;
+
+pub use client::Client;
+pub use cloud::{Cloud, Published, SignMethod, MAX_MESSAGE_ID_DIGITS};
+pub use config::{Config, RetryPolicy};
+pub use device::{validate_topic, Device, MAX_PAYLOAD, MAX_TOPIC};
+pub use error::{Error, ErrorKind, Result};
+pub use log::{LogLevel, LogSink};
+pub use secret::Secret;
+pub use transport::ClientStats;

@@ -1,0 +1,288 @@
+//! TLS: trust anchors, the rustls client configuration (ring provider, TLS 1.2+), and the
+//! connector that plugs it into ureq.
+//!
+//! We use our own connector rather than ureq's because ureq's `RootCerts::Specific` replaces
+//! the web roots instead of adding to them, because certificate failures must come out as a
+//! distinct error rather than an anonymous `io::Error`, and because handshakes are counted.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    TransportAdapter,
+};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A CA file larger than this is refused (the whole Mozilla bundle is ~220 KB).
+pub(crate) const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Parse one or more PEM `CERTIFICATE` blocks; every one must be usable as a trust anchor.
+pub(crate) fn parse_ca_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    if pem.len() as u64 > MAX_CA_FILE_BYTES {
+        return Err(Error::invalid(format!(
+            "CA PEM text is {} bytes, more than the {MAX_CA_FILE_BYTES} byte limit",
+            pem.len()
+        )));
+    }
+    let mut certs = Vec::new();
+    for (i, item) in CertificateDer::pem_slice_iter(pem).enumerate() {
+        let der = item.map_err(|e| {
+            Error::invalid(format!("CA PEM: certificate #{} is malformed: {e}", i + 1))
+        })?;
+        // Check now, not at the first handshake, that it can serve as an anchor.
+        let mut probe = RootCertStore::empty();
+        probe.add(der.clone()).map_err(|e| {
+            Error::invalid(format!(
+                "CA PEM: certificate #{} is not a usable CA certificate: {e}",
+                i + 1
+            ))
+        })?;
+        certs.push(der);
+    }
+    if certs.is_empty() {
+        return Err(Error::invalid(
+            "CA PEM: no '-----BEGIN CERTIFICATE-----' block found",
+        ));
+    }
+    Ok(certs)
+}
+
+/// The rustls client configuration: ring provider, TLS 1.3 and 1.2 only, web roots (if on)
+/// plus every added CA.
+pub(crate) fn client_config(
+    builtin_roots: bool,
+    extra: &[CertificateDer<'static>],
+) -> Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    if builtin_roots {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    for der in extra {
+        roots.add(der.clone()).map_err(|e| {
+            Error::invalid(format!("CA certificate is not usable as a trust anchor: {e}"))
+        })?;
+    }
+    if roots.is_empty() {
+        return Err(Error::invalid(
+            "no trust anchors: built-in roots are off and no CA was added",
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("TLS configuration: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A TLS failure, kept distinct so the transport can report [`ErrorKind::Tls`].
+#[derive(Debug)]
+pub(crate) struct TlsFailure(pub(crate) String);
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
+
+/// Describe a rustls error for a field log (certificate problems spelled out).
+pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => {
+                "server certificate is not signed by a trusted CA (unknown issuer)".into()
+            }
+            C::Expired | C::ExpiredContext { .. } => "server certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "server certificate is not valid yet (check the device clock)".into()
+            }
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "server certificate is not valid for this host name".into()
+            }
+            C::Revoked => "server certificate is revoked".into(),
+            C::BadSignature => "server certificate has a bad signature".into(),
+            other => format!("invalid server certificate: {other:?}"),
+        },
+        rustls::Error::AlertReceived(a) => format!("server sent TLS alert {a:?}"),
+        rustls::Error::PeerIncompatible(p) => format!("server is TLS-incompatible: {p:?}"),
+        rustls::Error::PeerMisbehaved(p) => format!("server misbehaved in TLS: {p:?}"),
+        other => format!("TLS error: {other}"),
+    }
+}
+
+/// Turn an I/O error from a TLS operation into the ureq error that best describes it.
+fn map_tls_io(e: io::Error) -> ureq::Error {
+    if e.get_ref().is_some_and(|r| r.is::<ureq::Error>()) {
+        // A timeout or transport error from below: ureq knows how to unwrap it.
+        return ureq::Error::from(e);
+    }
+    if let Some(r) = e.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
+        return ureq::Error::Other(Box::new(TlsFailure(describe_rustls(r))));
+    }
+    ureq::Error::Io(e)
+}
+
+/// Wraps plain transports in TLS for `https` URLs.
+pub(crate) struct TlsConnector {
+    config: Arc<ClientConfig>,
+    handshakes: Arc<AtomicU64>,
+    input_buffer: usize,
+    output_buffer: usize,
+}
+
+impl TlsConnector {
+    pub(crate) fn new(
+        config: Arc<ClientConfig>,
+        handshakes: Arc<AtomicU64>,
+        input_buffer: usize,
+        output_buffer: usize,
+    ) -> Self {
+        TlsConnector {
+            config,
+            handshakes,
+            input_buffer,
+            output_buffer,
+        }
+    }
+}
+
+impl fmt::Debug for TlsConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConnector").finish()
+    }
+}
+
+impl<In: Transport> Connector<In> for TlsConnector {
+    type Out = Either<In, TlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details
+            .uri
+            .host()
+            .ok_or_else(|| ureq::Error::BadUri("URL has no host".into()))?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(bare)
+            .map_err(|_| {
+                ureq::Error::Other(Box::new(TlsFailure(format!(
+                    "'{bare}' is not a valid TLS server name"
+                ))))
+            })?
+            .to_owned();
+        let conn = ClientConnection::new(Arc::clone(&self.config), name).map_err(|e| {
+            ureq::Error::Other(Box::new(TlsFailure(describe_rustls(&e))))
+        })?;
+        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        sock.set_timeout(details.timeout);
+        let mut stream = StreamOwned::new(conn, sock);
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(map_tls_io)?;
+        }
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(Either::B(TlsTransport {
+            buffers: LazyBuffers::new(self.input_buffer, self.output_buffer),
+            stream,
+        })))
+    }
+}
+
+/// An established TLS connection as a ureq transport.
+pub(crate) struct TlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, TransportAdapter>,
+}
+
+impl fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsTransport").finish()
+    }
+}
+
+impl Transport for TlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.sock.set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        self.stream.write_all(output).map_err(map_tls_io)?;
+        self.stream.flush().map_err(map_tls_io)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.sock.set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = self.stream.read(input).map_err(map_tls_io)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.sock.get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_without_certificates_is_refused() {
+        let e = parse_ca_pem(b"hello").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        assert!(e.message().contains("no '-----BEGIN CERTIFICATE-----'"));
+    }
+
+    #[test]
+    fn truncated_pem_is_refused() {
+        let e = parse_ca_pem(b"-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+    }
+
+    #[test]
+    fn garbage_der_is_refused() {
+        let e = parse_ca_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        assert!(e.message().contains("not a usable CA"), "{}", e.message());
+    }
+
+    #[test]
+    fn no_roots_is_refused() {
+        let e = client_config(false, &[]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+    }
+
+    #[test]
+    fn builtin_roots_build() {
+        client_config(true, &[]).unwrap();
+    }
+}

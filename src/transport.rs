@@ -1,0 +1,707 @@
+//! The HTTP engine shared by every device and account of a client: one ureq agent (one
+//! connection pool), TLS trust, timeouts, size caps, retries with backoff, clock-skew
+//! tracking, and the log.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::io;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ureq::config::AutoHeaderValue;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, TcpConnector, Transport,
+};
+use ureq::Agent;
+
+use crate::config::{Config, RetryPolicy};
+use crate::error::{Error, ErrorKind, Result};
+use crate::log::{log, Logger};
+use crate::tls::{TlsConnector, TlsFailure};
+
+/// Per-connection receive and send buffers (ureq's default is 128 KiB each way).
+const INPUT_BUFFER: usize = 16 * 1024;
+const OUTPUT_BUFFER: usize = 16 * 1024;
+/// Largest response header block accepted.
+const MAX_RESPONSE_HEADER: usize = 16 * 1024;
+/// A skew smaller than this is clock noise (Date has one-second resolution).
+const SKEW_THRESHOLD_MS: i64 = 60_000;
+
+/// HTTP methods the clouds use.
+#[allow(dead_code)] // GET and PUT serve the upload flows
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+}
+
+/// One request with an in-memory body.
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+    /// Largest reply body accepted; larger is [`ErrorKind::BadResponse`].
+    pub max_reply: usize,
+}
+
+/// A reply: status, body (capped), and the headers the dialects use.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub date: Option<SystemTime>,
+    pub location: Option<String>,
+}
+
+/// Counters a client exposes for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// TLS handshakes completed by this client.
+    pub tls_handshakes: u64,
+    /// HTTP requests sent (including retries).
+    pub requests: u64,
+}
+
+/// The transport of a client. Shared by `Arc` among its devices.
+pub(crate) struct Http {
+    agent: Agent,
+    pub(crate) logger: Logger,
+    retry: RetryPolicy,
+    allow_plain_http: bool,
+    handshakes: Arc<AtomicU64>,
+    requests: AtomicU64,
+    /// Server time minus local time, in ms, when the difference is significant.
+    clock_offset_ms: AtomicI64,
+    rng: AtomicU64,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http").finish_non_exhaustive()
+    }
+}
+
+/// A connect-phase failure: the request was certainly not sent.
+#[derive(Debug)]
+struct ConnectFailure(String);
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectFailure {}
+
+/// Resolver that marks lookup failures as connect failures.
+#[derive(Debug, Default)]
+struct MarkingResolver(DefaultResolver);
+
+impl Resolver for MarkingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, timeout).map_err(|e| match e {
+            ureq::Error::Timeout(_) => e,
+            ureq::Error::HostNotFound => ureq::Error::Other(Box::new(ConnectFailure(format!(
+                "cannot resolve host '{}'",
+                uri.host().unwrap_or("")
+            )))),
+            other => ureq::Error::Other(Box::new(ConnectFailure(format!(
+                "cannot resolve host '{}': {other}",
+                uri.host().unwrap_or("")
+            )))),
+        })
+    }
+}
+
+/// TCP connector that marks its failures as connect failures.
+#[derive(Debug, Default)]
+struct MarkingTcp(TcpConnector);
+
+impl<In: Transport> Connector<In> for MarkingTcp {
+    type Out = <TcpConnector as Connector<In>>::Out;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let target = details
+            .addrs
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        self.0.connect(details, chained).map_err(|e| match e {
+            ureq::Error::Timeout(_) => e,
+            other => ureq::Error::Other(Box::new(ConnectFailure(format!(
+                "cannot connect to {target}: {}",
+                describe_ureq(&other)
+            )))),
+        })
+    }
+}
+
+/// Checks a proxy URL: `http://[user:pass@]host:port`.
+pub(crate) fn validate_proxy(url: &str) -> Result<()> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("socks") {
+        return Err(Error::invalid(
+            "SOCKS proxies are not supported; use an HTTP CONNECT proxy (http://host:port)",
+        ));
+    }
+    if !lower.starts_with("http://") {
+        return Err(Error::invalid(
+            "proxy URL must look like http://host:port (HTTP CONNECT proxy)",
+        ));
+    }
+    ureq::Proxy::new(url)
+        .map(|_| ())
+        .map_err(|_| Error::invalid("proxy URL is not a valid http://host:port URL"))
+}
+
+/// `scheme://host[:port]/path` of a URL: never the query (presigned URLs carry signatures
+/// there) nor user info.
+pub(crate) fn loggable_url(url: &str) -> String {
+    let no_query = url.split(['?', '#']).next().unwrap_or("");
+    match no_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            format!("{scheme}://{host}{path}")
+        }
+        None => no_query.to_string(),
+    }
+}
+
+/// Header names whose values never reach a log line.
+fn is_sensitive_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "password" | "cookie"
+    ) || ["token", "secret", "signature", "credential", "sign"]
+        .iter()
+        .any(|w| n.contains(w))
+}
+
+fn describe_ureq(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => describe_io(io),
+        other => other.to_string(),
+    }
+}
+
+fn describe_io(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset by peer".into(),
+        io::ErrorKind::ConnectionAborted => "connection aborted".into(),
+        io::ErrorKind::BrokenPipe => "connection closed by peer while sending".into(),
+        io::ErrorKind::UnexpectedEof => "connection closed by peer before the reply ended".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Map a ureq error to ours. `target` names the request for the message.
+fn map_ureq(e: ureq::Error, target: &str, timeouts: (Duration, Duration)) -> Error {
+    use ureq::Error as U;
+    match e {
+        U::Timeout(t) => {
+            let (limit, what) = match t {
+                ureq::Timeout::Resolve | ureq::Timeout::Connect => (timeouts.0, "connecting"),
+                _ => (timeouts.1, "waiting for the network"),
+            };
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{target}: timed out {what} ({t:?}, limit {} ms)",
+                    limit.as_millis()
+                ),
+            )
+        }
+        U::HostNotFound => Error::new(ErrorKind::Connect, format!("{target}: host not found")),
+        U::ConnectionFailed => {
+            Error::new(ErrorKind::Connect, format!("{target}: connection failed"))
+        }
+        U::ConnectProxyFailed(why) => Error::new(
+            ErrorKind::Connect,
+            format!("{target}: proxy CONNECT failed: {why}"),
+        ),
+        U::InvalidProxyUrl => Error::invalid(format!("{target}: invalid proxy URL")),
+        U::Other(inner) => {
+            if let Some(c) = inner.downcast_ref::<ConnectFailure>() {
+                Error::new(ErrorKind::Connect, format!("{target}: {c}"))
+            } else if let Some(t) = inner.downcast_ref::<TlsFailure>() {
+                Error::new(ErrorKind::Tls, format!("{target}: {t}"))
+            } else {
+                Error::new(ErrorKind::Io, format!("{target}: {inner}"))
+            }
+        }
+        U::Io(io) => {
+            if let Some(r) = io.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
+                Error::new(
+                    ErrorKind::Tls,
+                    format!("{target}: {}", crate::tls::describe_rustls(r)),
+                )
+            } else if io.kind() == io::ErrorKind::TimedOut {
+                Error::new(ErrorKind::Timeout, format!("{target}: timed out"))
+            } else {
+                Error::new(ErrorKind::Io, format!("{target}: {}", describe_io(&io)))
+            }
+        }
+        U::Tls(why) => Error::new(ErrorKind::Tls, format!("{target}: {why}")),
+        U::Rustls(r) => Error::new(
+            ErrorKind::Tls,
+            format!("{target}: {}", crate::tls::describe_rustls(&r)),
+        ),
+        U::RequireHttpsOnly(_) | U::TlsRequired => Error::new(
+            ErrorKind::Tls,
+            format!("{target}: plain http refused (allow_plain_http is off)"),
+        ),
+        U::Protocol(p) => Error::new(
+            ErrorKind::BadResponse,
+            format!("{target}: malformed HTTP reply: {p}"),
+        ),
+        U::LargeResponseHeader(got, max) => Error::new(
+            ErrorKind::BadResponse,
+            format!("{target}: reply headers too large ({got} bytes, limit {max})"),
+        ),
+        U::BodyExceedsLimit(max) => Error::new(
+            ErrorKind::BadResponse,
+            format!("{target}: reply body larger than the {max} byte cap"),
+        ),
+        U::BadUri(why) => Error::invalid(format!("{target}: bad URL: {why}")),
+        U::Http(h) => Error::invalid(format!("{target}: bad request: {h}")),
+        U::TooManyRedirects | U::RedirectFailed => Error::new(
+            ErrorKind::Http,
+            format!("{target}: redirect refused (redirects are never followed)"),
+        ),
+        other => Error::new(ErrorKind::Io, format!("{target}: {other}")),
+    }
+}
+
+/// Unix time in milliseconds, from the local clock.
+pub(crate) fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Http {
+    /// Build the agent from a config. Fails on an unusable trust setup.
+    pub(crate) fn new(cfg: &Config) -> Result<Http> {
+        let tls = crate::tls::client_config(cfg.builtin_roots, &cfg.extra_roots)?;
+        let handshakes = Arc::new(AtomicU64::new(0));
+        let proxy = match &cfg.proxy {
+            Some(url) => Some(
+                ureq::Proxy::new(url)
+                    .map_err(|_| Error::invalid("proxy URL is not a valid http://host:port URL"))?,
+            ),
+            None => None,
+        };
+        let io = Some(cfg.io_timeout);
+        let agent_config = Agent::config_builder()
+            .http_status_as_error(false)
+            .https_only(false) // checked by us, with a clearer error
+            .proxy(proxy)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(concat!("iothttp/", env!("CARGO_PKG_VERSION")))
+            .accept(AutoHeaderValue::None)
+            .accept_encoding(AutoHeaderValue::None)
+            .input_buffer_size(INPUT_BUFFER)
+            .output_buffer_size(OUTPUT_BUFFER)
+            .max_response_header_size(MAX_RESPONSE_HEADER)
+            .max_idle_connections(32)
+            .max_idle_connections_per_host(8)
+            .max_idle_age(Duration::from_secs(30))
+            .timeout_resolve(Some(cfg.connect_timeout))
+            .timeout_connect(Some(cfg.connect_timeout))
+            .timeout_send_request(io)
+            .timeout_recv_response(io)
+            .timeout_recv_body(io)
+            .timeout_per_read(io)
+            .timeout_per_write(io)
+            .build();
+        let connector = ()
+            .chain(ConnectProxyConnector::default())
+            .chain(MarkingTcp::default())
+            .chain(TlsConnector::new(
+                tls,
+                Arc::clone(&handshakes),
+                INPUT_BUFFER,
+                OUTPUT_BUFFER,
+            ));
+        let agent = Agent::with_parts(agent_config, connector, MarkingResolver::default());
+        let seed = RandomState::new().hash_one(unix_ms_now()) | 1;
+        Ok(Http {
+            agent,
+            logger: cfg.logger(),
+            retry: cfg.retry,
+            allow_plain_http: cfg.allow_plain_http,
+            handshakes,
+            requests: AtomicU64::new(0),
+            clock_offset_ms: AtomicI64::new(0),
+            rng: AtomicU64::new(seed),
+        })
+    }
+
+    /// Counters for tests and benchmarks.
+    pub(crate) fn stats(&self) -> ClientStats {
+        ClientStats {
+            tls_handshakes: self.handshakes.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Local time corrected by the skew seen in the servers' `Date` headers, in Unix ms.
+    pub(crate) fn corrected_unix_ms(&self) -> u64 {
+        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+        (unix_ms_now() as i64).saturating_add(offset).max(0) as u64
+    }
+
+    /// The current clock correction, in ms.
+    pub(crate) fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Refuse URLs this client must not use (plain http unless allowed, no scheme).
+    pub(crate) fn check_url(&self, url: &str, what: &str) -> Result<()> {
+        let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+        if lower.starts_with("https://") {
+            Ok(())
+        } else if lower.starts_with("http://") {
+            if self.allow_plain_http {
+                Ok(())
+            } else {
+                Err(Error::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "{what}: refusing plain-http URL {} (allow_plain_http is off)",
+                        loggable_url(url)
+                    ),
+                ))
+            }
+        } else {
+            Err(Error::invalid(format!(
+                "{what}: URL must start with https:// (got '{}')",
+                loggable_url(url)
+            )))
+        }
+    }
+
+    /// Send one request and read its (capped) reply. No retry here.
+    pub(crate) fn send(&self, req: &Request<'_>) -> Result<Response> {
+        let shown = loggable_url(req.url);
+        let target = format!("{} {}", req.method.as_str(), shown);
+        self.check_url(req.url, &target)?;
+        if self.logger.enabled(crate::log::LogLevel::Trace) {
+            let headers: Vec<String> = req
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    if is_sensitive_header(n) {
+                        format!("{n}: <redacted {} bytes>", v.len())
+                    } else {
+                        format!("{n}: {v}")
+                    }
+                })
+                .collect();
+            log!(
+                self.logger,
+                Trace,
+                "> {target} [{}] body {} bytes",
+                headers.join(", "),
+                req.body.len()
+            );
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let timeouts = self.timeouts();
+        let result = match req.method {
+            Method::Get => {
+                let mut b = self.agent.get(req.url);
+                for (n, v) in req.headers {
+                    b = b.header(*n, *v);
+                }
+                b.call()
+            }
+            Method::Post | Method::Put => {
+                let mut b = if req.method == Method::Post {
+                    self.agent.post(req.url)
+                } else {
+                    self.agent.put(req.url)
+                };
+                for (n, v) in req.headers {
+                    b = b.header(*n, *v);
+                }
+                b.send(req.body)
+            }
+        };
+        let mut resp = result.map_err(|e| {
+            let err = map_ureq(e, &target, timeouts);
+            log!(self.logger, Debug, "{}", err.message());
+            err
+        })?;
+        let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let date = header("date").and_then(|d| httpdate::parse_http_date(&d).ok());
+        let location = header("location");
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(req.max_reply as u64)
+            .read_to_vec()
+            .map_err(|e| {
+                let err = map_ureq(e, &target, timeouts).with_http_status(status);
+                log!(self.logger, Debug, "{}", err.message());
+                err
+            })?;
+        log!(
+            self.logger,
+            Debug,
+            "{target} -> {status} ({} bytes in {} ms)",
+            body.len(),
+            started.elapsed().as_millis()
+        );
+        if let Some(d) = date {
+            self.note_server_time(d, &shown);
+        }
+        Ok(Response {
+            status,
+            body,
+            date,
+            location,
+        })
+    }
+
+    fn timeouts(&self) -> (Duration, Duration) {
+        let t = self.agent.config().timeouts();
+        (
+            t.connect.unwrap_or_default(),
+            t.recv_response.unwrap_or_default(),
+        )
+    }
+
+    /// Record the skew between the server's clock and ours.
+    fn note_server_time(&self, server: SystemTime, from: &str) {
+        let server_ms = match server.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i64,
+            Err(_) => return,
+        };
+        let skew = server_ms - unix_ms_now() as i64;
+        let old = self.clock_offset_ms.load(Ordering::Relaxed);
+        let new = if skew.abs() >= SKEW_THRESHOLD_MS {
+            skew
+        } else {
+            0
+        };
+        if (new - old).abs() >= SKEW_THRESHOLD_MS {
+            self.clock_offset_ms.store(new, Ordering::Relaxed);
+            if new != 0 {
+                log!(
+                    self.logger,
+                    Warn,
+                    "local clock differs from {from} by {} s; timestamps are corrected",
+                    new / 1000
+                );
+            } else {
+                log!(
+                    self.logger,
+                    Info,
+                    "local clock agrees with {from} again; timestamp correction removed"
+                );
+            }
+        }
+    }
+
+    /// Run `op` until it succeeds, fails with a non-retryable error, or the attempts run
+    /// out. Only [`ErrorKind::Connect`], [`ErrorKind::RateLimited`] and
+    /// [`ErrorKind::Unavailable`] are retried: those are produced only when the request
+    /// certainly did not take effect.
+    pub(crate) fn with_retries<T, E: RetryError>(
+        &self,
+        what: &str,
+        mut op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let max = self.retry.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let retryable = e.retryable();
+                    if retryable && attempt < max {
+                        let delay = self.backoff(attempt);
+                        log!(
+                            self.logger,
+                            Warn,
+                            "{what}: {} (attempt {attempt}/{max}); retrying in {} ms",
+                            e.error().message(),
+                            delay.as_millis()
+                        );
+                        std::thread::sleep(delay);
+                        attempt += 1;
+                    } else if retryable && max > 1 {
+                        return Err(e.gave_up(max));
+                    } else {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Exponential backoff with jitter: uniform in [d/2, d], d = min(max, base * 2^(n-1)).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.retry.base_delay.as_millis() as u64;
+        let cap = self.retry.max_delay.as_millis() as u64;
+        let d = base.saturating_mul(1u64 << (attempt - 1).min(30)).min(cap);
+        let half = d / 2;
+        let r = self.next_random();
+        Duration::from_millis(half + if half > 0 { r % (half + 1) } else { 0 })
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64*; a race between threads only makes it more random.
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.store(x, Ordering::Relaxed);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// An error type the retry loop understands.
+pub(crate) trait RetryError {
+    /// The error to judge and log.
+    fn error(&self) -> &Error;
+    /// Whether sending again is safe and may help.
+    fn retryable(&self) -> bool {
+        is_retryable(self.error().kind())
+    }
+    /// The same error, noting that the retry budget is spent.
+    fn gave_up(self, attempts: u32) -> Self;
+}
+
+impl RetryError for Error {
+    fn error(&self) -> &Error {
+        self
+    }
+
+    fn gave_up(self, attempts: u32) -> Self {
+        let msg = format!("{} (gave up after {attempts} attempts)", self.message());
+        Error::new(self.kind(), msg)
+            .with_cloud_code(self.cloud_code())
+            .with_http_status(self.http_status())
+    }
+}
+
+/// Kinds that mean "certainly did not take effect: safe to send again".
+pub(crate) fn is_retryable(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Connect | ErrorKind::RateLimited | ErrorKind::Unavailable
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_logged_without_query_or_userinfo() {
+        assert_eq!(
+            loggable_url("https://u:p@host:8443/a/b?Signature=abc#x"),
+            "https://host:8443/a/b"
+        );
+        assert_eq!(loggable_url("https://host"), "https://host");
+        assert_eq!(loggable_url("nonsense?x"), "nonsense");
+    }
+
+    #[test]
+    fn sensitive_headers() {
+        for h in [
+            "Authorization",
+            "password",
+            "Password",
+            "x-amz-security-token",
+            "client_secret",
+        ] {
+            assert!(is_sensitive_header(h), "{h}");
+        }
+        for h in ["Content-Type", "Content-MD5", "x-amz-date", "Host"] {
+            assert!(!is_sensitive_header(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn proxies() {
+        assert!(validate_proxy("http://proxy:3128").is_ok());
+        assert!(validate_proxy("http://user:pw@proxy:3128").is_ok());
+        assert_eq!(
+            validate_proxy("socks5://proxy:1080").unwrap_err().kind(),
+            ErrorKind::InvalidArg
+        );
+        assert!(validate_proxy("proxy:3128").is_err());
+    }
+
+    #[test]
+    fn backoff_is_bounded_and_jittered() {
+        let mut cfg = Config::new();
+        cfg.set_retries(RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+        })
+        .unwrap();
+        let http = Http::new(&cfg).unwrap();
+        for attempt in 1..10 {
+            let d = http.backoff(attempt).as_millis() as u64;
+            let full = (100u64 << (attempt - 1)).min(1000);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d} vs {full}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_allowed() {
+        let http = Http::new(&Config::new()).unwrap();
+        let e = http.check_url("http://127.0.0.1/x", "t").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Tls);
+        let e = http.check_url("ftp://x", "t").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        let mut cfg = Config::new();
+        cfg.allow_plain_http(true);
+        let http = Http::new(&cfg).unwrap();
+        http.check_url("http://127.0.0.1/x", "t").unwrap();
+    }
+}
