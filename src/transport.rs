@@ -302,6 +302,20 @@ fn map_ureq(e: ureq::Error, target: &str, timeouts: (Duration, Duration)) -> Err
     }
 }
 
+thread_local! {
+    static LAST_STATUS: std::cell::Cell<u16> = const { std::cell::Cell::new(0) };
+}
+
+/// Forget the HTTP status seen last on this thread (start of a C call).
+pub(crate) fn reset_last_http_status() {
+    LAST_STATUS.with(|c| c.set(0));
+}
+
+/// The HTTP status of the last reply received on this thread, 0 if none.
+pub(crate) fn last_http_status() -> u16 {
+    LAST_STATUS.with(|c| c.get())
+}
+
 /// Unix time in milliseconds, from the local clock.
 pub(crate) fn unix_ms_now() -> u64 {
     SystemTime::now()
@@ -467,6 +481,7 @@ impl Http {
             err
         })?;
         let status = resp.status().as_u16();
+        LAST_STATUS.with(|c| c.set(status));
         let header = |name: &str| {
             resp.headers()
                 .get(name)

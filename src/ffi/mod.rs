@@ -1,1 +1,208 @@
-//! C ABI (WIP)
+//! The C ABI: thin wrappers over the Rust API.
+//!
+//! Rules every function here follows:
+//! - the body runs inside [`guard`], so no panic crosses the boundary (it becomes
+//!   `IOTHTTP_E_INTERNAL` and the handle stays usable: locks recover from poisoning);
+//! - every pointer is checked; NULL gives `IOTHTTP_E_INVALID_ARG` naming the argument;
+//! - out-parameters are written only on success (`*len_out` also on
+//!   `IOTHTTP_E_BUFFER_TOO_SMALL`, as documented);
+//! - values C passes for enums arrive as `uint32_t` and are range-checked;
+//! - each handle is a `Box` of a Rust value that holds `Arc`s to what it needs of its
+//!   parent, so free order does not matter.
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)] // the safety contract is in the header comments
+
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{Error, ErrorKind, Result};
+
+pub mod client;
+pub mod config;
+pub mod device;
+pub mod result;
+
+pub use result::iothttp_result;
+
+/// Run a fallible C entry point: clear the thread's error state, catch panics, record the
+/// error for `iothttp_last_error()`.
+pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> iothttp_result {
+    result::clear_last_error();
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    result::note_http_status();
+    match outcome {
+        Ok(Ok(())) => iothttp_result::IOTHTTP_OK,
+        Ok(Err(e)) => result::set_last_error(&e),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            result::set_last_error(&Error::new(
+                ErrorKind::Internal,
+                format!("internal error (please report): {what}"),
+            ))
+        }
+    }
+}
+
+/// Run an infallible C entry point (`*_free`, `*_new` returning a pointer) without letting a
+/// panic escape.
+pub(crate) fn guard_quiet<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// A required C string argument as UTF-8.
+pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(Error::invalid(format!("argument '{name}' is NULL")));
+    }
+    // SAFETY: the caller passes a NUL-terminated string (header contract).
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|e| {
+            Error::invalid(format!(
+                "argument '{name}' is not valid UTF-8 (byte {})",
+                e.valid_up_to()
+            ))
+        })
+}
+
+/// A required handle argument.
+pub(crate) unsafe fn arg_ref<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
+    // SAFETY: non-NULL handles come from our `*_new` functions (header contract).
+    unsafe { p.as_ref() }.ok_or_else(|| Error::invalid(format!("argument '{name}' is NULL")))
+}
+
+/// A required out-pointer: check it before doing any work.
+pub(crate) fn arg_out<T>(p: *mut T, name: &str) -> Result<()> {
+    if p.is_null() {
+        Err(Error::invalid(format!("argument '{name}' is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Box a value and hand it to C through `out` (checked non-NULL before).
+pub(crate) unsafe fn give<T>(out: *mut *mut T, value: T) {
+    // SAFETY: `out` was checked by `arg_out`; the caller owns the new handle.
+    unsafe { *out = Box::into_raw(Box::new(value)) };
+}
+
+/// Free a handle made by `give` (NULL is a no-op).
+pub(crate) unsafe fn take<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: `p` came from `Box::into_raw` in `give` and is freed once (header contract).
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+/// Check that `buf`/`cap` can hold `needed` bytes. When they cannot, store `needed` in
+/// `*len_out` (if given) and fail with `IOTHTTP_E_BUFFER_TOO_SMALL`.
+pub(crate) unsafe fn check_room(
+    buf: *const u8,
+    cap: usize,
+    needed: usize,
+    len_out: *mut usize,
+    what: &str,
+) -> Result<()> {
+    if cap < needed {
+        if !len_out.is_null() {
+            // SAFETY: non-NULL out-pointer supplied by the caller.
+            unsafe { *len_out = needed };
+        }
+        return Err(Error::new(
+            ErrorKind::BufferTooSmall,
+            format!("{what} needs {needed} bytes; the buffer holds {cap}"),
+        ));
+    }
+    if buf.is_null() && needed > 0 {
+        return Err(Error::invalid(format!(
+            "buffer for {what} is NULL but its capacity is {cap}"
+        )));
+    }
+    Ok(())
+}
+
+/// Copy `s` plus a NUL into `buf` (room checked by `check_room` with `s.len() + 1`).
+pub(crate) unsafe fn copy_cstr(buf: *mut c_char, s: &str) {
+    // SAFETY: the caller checked that `buf` holds `s.len() + 1` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
+        *buf.add(s.len()) = 0;
+    }
+}
+
+/// Write a string result into a caller buffer: needs `len + 1` bytes; on success
+/// `*len_out` (if given) is the length without the NUL.
+pub(crate) unsafe fn write_cstr(
+    buf: *mut c_char,
+    cap: usize,
+    len_out: *mut usize,
+    s: &str,
+    what: &str,
+) -> Result<()> {
+    unsafe {
+        check_room(buf.cast(), cap, s.len() + 1, len_out, what)?;
+        copy_cstr(buf, s);
+        if !len_out.is_null() {
+            *len_out = s.len();
+        }
+    }
+    Ok(())
+}
+
+/// A payload argument: (NULL, 0) is the empty payload.
+pub(crate) unsafe fn arg_bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Error::invalid(format!(
+            "argument '{name}' is NULL but its length is {len}"
+        )));
+    }
+    // SAFETY: the caller passes `len` readable bytes at `p` (header contract).
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_internal_errors() {
+        let r = guard(|| panic!("boom"));
+        assert_eq!(r, iothttp_result::IOTHTTP_E_INTERNAL);
+        let msg = unsafe { CStr::from_ptr(result::iothttp_last_error()) };
+        assert!(msg.to_str().unwrap().contains("boom"));
+        // The next call clears the state.
+        assert_eq!(guard(|| Ok(())), iothttp_result::IOTHTTP_OK);
+        let msg = unsafe { CStr::from_ptr(result::iothttp_last_error()) };
+        assert_eq!(msg.to_bytes(), b"");
+    }
+
+    #[test]
+    fn strings_are_checked() {
+        let bad = [0xffu8, 0x41, 0];
+        let e = unsafe { arg_str(bad.as_ptr().cast(), "topic") }.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        assert!(e.message().contains("UTF-8"));
+        let e = unsafe { arg_str(std::ptr::null(), "topic") }.unwrap_err();
+        assert!(e.message().contains("'topic' is NULL"));
+    }
+
+    #[test]
+    fn small_buffers_report_the_size_needed() {
+        let mut buf = [0 as c_char; 4];
+        let mut len = 0usize;
+        let e = unsafe { write_cstr(buf.as_mut_ptr(), 4, &mut len, "abcd", "x") }.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BufferTooSmall);
+        assert_eq!(len, 5);
+        unsafe { write_cstr(buf.as_mut_ptr(), 4, &mut len, "abc", "x") }.unwrap();
+        assert_eq!(len, 3);
+        assert_eq!(buf[3], 0);
+    }
+}
