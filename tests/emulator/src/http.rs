@@ -1,0 +1,568 @@
+//! A small, strict HTTP/1.1 server side: request-head parsing, streamed request bodies
+//! (`Content-Length` only), keep-alive, and response writing.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+
+/// Largest accepted request head (request line plus header fields).
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// Unread request bodies up to this size are read and discarded after the response so the
+/// connection can be reused; larger ones close the connection.
+pub const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// A bidirectional byte stream (TCP or TLS).
+pub trait Stream: Read + Write {}
+impl<T: Read + Write + ?Sized> Stream for T {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// A parsed request head.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// The request target exactly as sent (origin form).
+    pub target: String,
+    pub version: Version,
+    /// Header fields in order, names lowercased, values trimmed.
+    headers: Vec<(String, String)>,
+    /// Body length (0 when absent).
+    pub content_length: u64,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+}
+
+impl Request {
+    /// Every value of header `name` (case-insensitive).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of header `name` when it occurs exactly once; `Err(())` when repeated.
+    pub fn single_header(&self, name: &str) -> Result<Option<&str>, ()> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(());
+        }
+        Ok(first)
+    }
+
+    /// The path part of the target (before any `?`).
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+}
+
+/// A response to write.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<&'static str>,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// Close the connection after this response.
+    pub close: bool,
+    /// Close the connection without writing anything (the request could not be read).
+    pub abort: bool,
+    /// The cloud's result code, for the request log.
+    pub code: Option<i64>,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, body: String) -> Response {
+        Response {
+            status,
+            content_type: Some("application/json"),
+            headers: Vec::new(),
+            body: body.into_bytes(),
+            close: false,
+            abort: false,
+            code: None,
+        }
+    }
+
+    /// A transport-level error: `{"error":"<message>"}`.
+    pub fn error(status: u16, message: &str) -> Response {
+        Response::json(
+            status,
+            format!("{{\"error\":{}}}", crate::sign::json_str(message)),
+        )
+    }
+
+    /// No response at all; the connection is dropped.
+    pub fn abort() -> Response {
+        Response {
+            abort: true,
+            close: true,
+            ..Response::json(0, String::new())
+        }
+    }
+
+    pub fn with_code(mut self, code: i64) -> Response {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: String) -> Response {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn closing(mut self) -> Response {
+        self.close = true;
+        self
+    }
+}
+
+/// What the server does with requests.
+pub trait Handler {
+    /// Answers one request. `body` yields exactly the request body (fewer bytes only on an
+    /// I/O error); the handler may leave part of it unread.
+    fn handle(&self, req: &Request, body: &mut dyn Read) -> Response;
+    /// The `Date` header value, or None to omit it.
+    fn date(&self) -> Option<String>;
+    /// Called once per response written (`req` is None when the head was unparsable).
+    fn log(&self, req: Option<&Request>, resp: &Response);
+    /// True when the server is shutting down (no more keep-alive).
+    fn stopping(&self) -> bool;
+}
+
+/// How a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing is left to read: close at once.
+    Done,
+    /// The client may still be sending (an unread body or a rejected head): read and discard
+    /// for a moment before closing so that the response is not lost to a TCP reset.
+    Linger,
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[derive(Debug)]
+enum HeadError {
+    /// The peer closed (or the read failed) before the first byte of a request.
+    Eof,
+    Io,
+    Bad(u16, &'static str),
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Reads one CRLF-terminated line into `buf` (without the CRLF), at most `limit` bytes
+/// including the terminator. Returns the number of bytes consumed.
+fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, limit: usize) -> Result<usize, HeadError> {
+    buf.clear();
+    let mut consumed = 0;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                return Err(if consumed == 0 {
+                    HeadError::Eof
+                } else {
+                    HeadError::Io
+                })
+            }
+        };
+        if avail.is_empty() {
+            return Err(if consumed == 0 {
+                HeadError::Eof
+            } else {
+                HeadError::Io
+            });
+        }
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if consumed + take > limit {
+            return Err(HeadError::Bad(431, "request header block too large"));
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        consumed += take;
+        if done {
+            break;
+        }
+    }
+    if !buf.ends_with(b"\r\n") {
+        return Err(HeadError::Bad(400, "lines must end with CRLF"));
+    }
+    buf.truncate(buf.len() - 2);
+    Ok(consumed)
+}
+
+fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HeadError> {
+    const BAD: HeadError = HeadError::Bad(400, "malformed request line");
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(BAD);
+    };
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err(BAD);
+    }
+    if !target.starts_with(b"/") || !target.iter().all(|&b| (0x21..0x7f).contains(&b)) {
+        return Err(HeadError::Bad(400, "malformed request target"));
+    }
+    let version = match version {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        _ => return Err(HeadError::Bad(400, "unsupported HTTP version")),
+    };
+    // Only ASCII was accepted above, so these conversions cannot fail.
+    let method = String::from_utf8_lossy(method).into_owned();
+    let target = String::from_utf8_lossy(target).into_owned();
+    Ok((method, target, version))
+}
+
+fn parse_header(line: &[u8]) -> Result<(String, String), HeadError> {
+    const BAD: HeadError = HeadError::Bad(400, "malformed header field");
+    if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
+        return Err(HeadError::Bad(400, "obsolete header line folding"));
+    }
+    let colon = line.iter().position(|&b| b == b':').ok_or(BAD)?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Err(BAD);
+    }
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(BAD);
+    }
+    let value = String::from_utf8_lossy(value);
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    Ok((name, value.to_string()))
+}
+
+/// Reads and parses one request head (syntax only; see [`check_framing`]).
+fn read_head<R: BufRead>(r: &mut R) -> Result<Request, HeadError> {
+    let mut line = Vec::new();
+    let mut used = 0;
+    // A few empty lines before the request line are tolerated (RFC 9112, 2.2).
+    let mut empty_lines = 0;
+    loop {
+        used += read_line(r, &mut line, MAX_HEAD - used)?;
+        if !line.is_empty() {
+            break;
+        }
+        empty_lines += 1;
+        if empty_lines > 4 {
+            return Err(HeadError::Bad(400, "malformed request line"));
+        }
+    }
+    let (method, target, version) = parse_request_line(&line)?;
+    let mut headers = Vec::new();
+    loop {
+        used += match read_line(r, &mut line, MAX_HEAD - used) {
+            Ok(n) => n,
+            Err(HeadError::Eof) => return Err(HeadError::Io),
+            Err(e) => return Err(e),
+        };
+        if line.is_empty() {
+            break;
+        }
+        headers.push(parse_header(&line)?);
+    }
+    Ok(Request {
+        method,
+        target,
+        version,
+        headers,
+        content_length: 0,
+        keep_alive: false,
+        expect_continue: false,
+    })
+}
+
+/// Checks the message framing headers and fills in `content_length`, `keep_alive` and
+/// `expect_continue`. An error is answered and the connection closed.
+fn check_framing(req: &mut Request) -> Result<(), (u16, &'static str)> {
+    let hosts = req.header_values("host").count();
+    if hosts > 1 || (req.version == Version::Http11 && hosts == 0) {
+        return Err((400, "exactly one Host header is required"));
+    }
+    if req.header_values("transfer-encoding").next().is_some() {
+        return Err((
+            411,
+            "Transfer-Encoding is not supported; send Content-Length",
+        ));
+    }
+    let mut length: Option<u64> = None;
+    for value in req.header_values("content-length") {
+        for item in value.split(',') {
+            let item = item.trim_matches(|c| c == ' ' || c == '\t');
+            if item.is_empty() || item.len() > 19 || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err((400, "invalid Content-Length"));
+            }
+            let n: u64 = item.parse().map_err(|_| (400, "invalid Content-Length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err((400, "conflicting Content-Length values"));
+            }
+            length = Some(n);
+        }
+    }
+    if length.is_none() && req.method == "POST" {
+        return Err((411, "Content-Length is required"));
+    }
+    req.content_length = length.unwrap_or(0);
+
+    let (mut close, mut keep_alive) = (false, false);
+    for value in req.header_values("connection") {
+        for token in value.split(',') {
+            let token = token.trim();
+            close |= token.eq_ignore_ascii_case("close");
+            keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+        }
+    }
+    req.keep_alive = match req.version {
+        Version::Http11 => !close,
+        Version::Http10 => keep_alive && !close,
+    };
+
+    let mut expect_continue = false;
+    for value in req.header_values("expect") {
+        if value.eq_ignore_ascii_case("100-continue") {
+            expect_continue = true;
+        } else {
+            return Err((417, "unsupported expectation"));
+        }
+    }
+    req.expect_continue = expect_continue && req.version == Version::Http11;
+    Ok(())
+}
+
+/// The request body: at most `remaining` bytes from the connection, sending
+/// `100 Continue` before the first read when the client asked for it.
+struct Body<'a, 'b> {
+    conn: &'a mut BufReader<&'b mut dyn Stream>,
+    remaining: u64,
+    continue_pending: bool,
+}
+
+impl Read for Body<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.continue_pending {
+            self.continue_pending = false;
+            let out = self.conn.get_mut();
+            out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            out.flush()?;
+        }
+        let max = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let n = self.conn.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed inside the request body",
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+fn write_response(
+    out: &mut dyn Stream,
+    resp: &Response,
+    req: Option<&Request>,
+    close: bool,
+    date: Option<String>,
+) -> io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
+    if let Some(date) = date {
+        head.push_str(&format!("Date: {date}\r\n"));
+    }
+    if let Some(ct) = resp.content_type {
+        head.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    for (name, value) in &resp.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if close {
+        head.push_str("Connection: close\r\n");
+    } else if req.is_some_and(|r| r.version == Version::Http10) {
+        head.push_str("Connection: keep-alive\r\n");
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    if req.is_none_or(|r| r.method != "HEAD") {
+        bytes.extend_from_slice(&resp.body);
+    }
+    out.write_all(&bytes)?;
+    out.flush()
+}
+
+/// Serves requests on one connection until it closes, fails, or a response closes it.
+pub fn serve(stream: &mut dyn Stream, handler: &dyn Handler) -> Outcome {
+    let mut conn = BufReader::with_capacity(16 * 1024, stream);
+    loop {
+        let mut req = match read_head(&mut conn) {
+            Ok(req) => req,
+            Err(HeadError::Eof) | Err(HeadError::Io) => return Outcome::Done,
+            Err(HeadError::Bad(status, message)) => {
+                let resp = Response::error(status, message).closing();
+                handler.log(None, &resp);
+                let _ = write_response(conn.get_mut(), &resp, None, true, handler.date());
+                return Outcome::Linger;
+            }
+        };
+        if let Err((status, message)) = check_framing(&mut req) {
+            let resp = Response::error(status, message).closing();
+            handler.log(Some(&req), &resp);
+            let _ = write_response(conn.get_mut(), &resp, Some(&req), true, handler.date());
+            return Outcome::Linger;
+        }
+
+        let mut body = Body {
+            conn: &mut conn,
+            remaining: req.content_length,
+            continue_pending: req.expect_continue && req.content_length > 0,
+        };
+        let resp = handler.handle(&req, &mut body);
+        let (remaining, continue_pending) = (body.remaining, body.continue_pending);
+        if resp.abort {
+            return Outcome::Done;
+        }
+        // An unread body is discarded so the connection stays usable, unless the client is
+        // still waiting for `100 Continue` (it may never send it) or it is huge.
+        let drain = remaining > 0 && !continue_pending && remaining <= DRAIN_LIMIT;
+        let close =
+            resp.close || !req.keep_alive || handler.stopping() || (remaining > 0 && !drain);
+        handler.log(Some(&req), &resp);
+        if write_response(conn.get_mut(), &resp, Some(&req), close, handler.date()).is_err() {
+            return Outcome::Done;
+        }
+        if drain {
+            let mut rest = Body {
+                conn: &mut conn,
+                remaining,
+                continue_pending: false,
+            };
+            if io::copy(&mut rest, &mut io::sink()).is_err() {
+                return Outcome::Done;
+            }
+        }
+        if close {
+            return if remaining > 0 && !drain {
+                Outcome::Linger
+            } else {
+                Outcome::Done
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn head(text: &str) -> Result<Request, HeadError> {
+        let mut r = BufReader::new(Cursor::new(text.as_bytes().to_vec()));
+        let mut req = read_head(&mut r)?;
+        check_framing(&mut req).map_err(|(s, m)| HeadError::Bad(s, m))?;
+        Ok(req)
+    }
+
+    fn status(text: &str) -> u16 {
+        match head(text) {
+            Ok(_) => 0,
+            Err(HeadError::Bad(s, _)) => s,
+            Err(HeadError::Eof) => 1,
+            Err(HeadError::Io) => 2,
+        }
+    }
+
+    #[test]
+    fn parses_a_request() {
+        let req =
+            head("POST /a/b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-A:  v \r\n\r\n").unwrap();
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.target, "/a/b");
+        assert_eq!(req.content_length, 5);
+        assert!(req.keep_alive);
+        assert_eq!(req.single_header("x-a"), Ok(Some("v")));
+        assert_eq!(req.single_header("X-A"), Ok(Some("v")));
+    }
+
+    #[test]
+    fn rejects_bad_heads() {
+        assert_eq!(status(""), 1);
+        assert_eq!(status("GET / HTTP/2.0\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), 400); // no Host
+        assert_eq!(status("GET / HTTP/1.0\r\n\r\n"), 0);
+        assert_eq!(status("GET /  HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\nHost: x\n\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: x\r\n fold\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost : x\r\n\r\n"), 400);
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            411
+        );
+        assert_eq!(status("POST / HTTP/1.1\r\nHost: x\r\n\r\n"), 411);
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"),
+            400
+        );
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD)
+        );
+        assert_eq!(status(&big), 431);
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: x\r\n"), 2);
+    }
+
+    #[test]
+    fn connection_semantics() {
+        let r = head("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        assert!(!r.keep_alive);
+        let r = head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        assert!(r.keep_alive);
+        let r = head("GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!r.keep_alive);
+    }
+}

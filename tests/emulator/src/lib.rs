@@ -1,0 +1,290 @@
+//! Local emulator of the UCloud IoT-Core and Alibaba Cloud IoT HTTPS device endpoints.
+//!
+//! It serves, on 127.0.0.1 and with a freshly generated CA, the device auth and publish
+//! endpoints exactly as the vendor documents describe them (`/ucloud/...` and `/aliyun/...`
+//! on one port), so that client bugs show up as the documented error codes. Faults (error
+//! codes, HTTP errors, delays, expired tokens, clock skew) are injected with a small
+//! command language, available in-process through [`Emulator::control`] and over a plain
+//! TCP line protocol on the control port.
+//!
+//! ```no_run
+//! use iothttp_emulator::{Cloud, DeviceSpec, Emulator, Options};
+//! let emu = Emulator::start(Options {
+//!     devices: vec![DeviceSpec::new(Cloud::Ucloud, "pk", "dev", "secret")],
+//!     ..Options::default()
+//! })
+//! .unwrap();
+//! let url = emu.ucloud_url(); // https://127.0.0.1:PORT/ucloud
+//! emu.control("fail publish ucloud pk dev 130 1").unwrap();
+//! # let _ = url;
+//! ```
+
+mod aliyun;
+mod clock;
+mod control;
+mod http;
+mod routes;
+mod server;
+mod sign;
+mod state;
+mod tls;
+mod ucloud;
+
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use server::{Kind, Listener};
+use state::Shared;
+
+/// The emulated clouds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cloud {
+    /// UCloud IoT-Core (routes under `/ucloud`).
+    Ucloud,
+    /// Alibaba Cloud IoT (routes under `/aliyun`).
+    Aliyun,
+}
+
+impl Cloud {
+    /// `ucloud` or `aliyun`, as in URLs and control commands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cloud::Ucloud => "ucloud",
+            Cloud::Aliyun => "aliyun",
+        }
+    }
+
+    /// The inverse of [`Cloud::as_str`].
+    pub fn from_name(name: &str) -> Option<Cloud> {
+        match name {
+            "ucloud" => Some(Cloud::Ucloud),
+            "aliyun" => Some(Cloud::Aliyun),
+            _ => None,
+        }
+    }
+}
+
+/// A device registered at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSpec {
+    pub cloud: Cloud,
+    /// UCloud ProductSN / Alibaba productKey.
+    pub product: String,
+    /// UCloud DeviceSN / Alibaba deviceName.
+    pub device: String,
+    /// DeviceSecret.
+    pub secret: String,
+    pub disabled: bool,
+}
+
+impl DeviceSpec {
+    /// An enabled device.
+    pub fn new(cloud: Cloud, product: &str, device: &str, secret: &str) -> DeviceSpec {
+        DeviceSpec {
+            cloud,
+            product: product.to_string(),
+            device: device.to_string(),
+            secret: secret.to_string(),
+            disabled: false,
+        }
+    }
+}
+
+/// Start-up options.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub devices: Vec<DeviceSpec>,
+    /// HTTPS port on 127.0.0.1; 0 = ephemeral.
+    pub port: u16,
+    /// Control port: None = no control listener, Some(0) = ephemeral.
+    pub control_port: Option<u16>,
+    /// Also serve the same routes over plain HTTP (on an ephemeral port).
+    pub plain_http: bool,
+    /// Where `ca.pem` is written; None = a fresh temporary directory, removed on drop.
+    pub dir: Option<PathBuf>,
+}
+
+/// A running emulator. Dropping it stops the listeners, closes open connections and
+/// removes its temporary directory.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    listeners: Vec<Listener>,
+    https_addr: Option<SocketAddr>,
+    plain_addr: Option<SocketAddr>,
+    control_addr: Option<SocketAddr>,
+    ca_pem: String,
+    ca_path: PathBuf,
+    temp_dir: Option<PathBuf>,
+}
+
+fn fresh_temp_dir() -> io::Result<PathBuf> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tag = sign::hex(&sign::random_bytes(4));
+    let dir = std::env::temp_dir().join(format!(
+        "iothttp-emulator-{}-{seq}-{tag}",
+        std::process::id()
+    ));
+    fs::create_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Writes `contents` to `path` through a temporary name and a rename.
+fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, contents)?;
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+impl Emulator {
+    /// Generates the CA, writes `ca.pem` and starts the listeners.
+    ///
+    /// Setting the environment variable `IOTHTTP_EMU_LOG=1` logs one line per request to
+    /// stderr (see also [`Emulator::set_logging`]).
+    pub fn start(opts: Options) -> io::Result<Emulator> {
+        let shared = Arc::new(Shared::default());
+        if std::env::var("IOTHTTP_EMU_LOG").is_ok_and(|v| !v.is_empty() && v != "0") {
+            shared.log.store(true, Ordering::Relaxed);
+        }
+        {
+            let mut state = shared.lock();
+            for d in &opts.devices {
+                let key = (d.cloud, d.product.clone(), d.device.clone());
+                state.add_device(key, &d.secret, d.disabled);
+            }
+        }
+        let pki = tls::generate(clock::system_now_ms().div_euclid(1000))?;
+
+        let mut emu = Emulator {
+            shared: Arc::clone(&shared),
+            listeners: Vec::new(),
+            https_addr: None,
+            plain_addr: None,
+            control_addr: None,
+            ca_pem: pki.ca_pem.clone(),
+            ca_path: PathBuf::new(),
+            temp_dir: None,
+        };
+        // From here on, an error drops `emu`, which undoes what was done.
+        let dir = match &opts.dir {
+            Some(dir) => {
+                fs::create_dir_all(dir)?;
+                dir.clone()
+            }
+            None => {
+                let dir = fresh_temp_dir()?;
+                emu.temp_dir = Some(dir.clone());
+                dir
+            }
+        };
+        emu.ca_path = dir.join("ca.pem");
+        write_atomically(&emu.ca_path, pki.ca_pem.as_bytes())?;
+
+        let https = Listener::spawn(
+            Arc::clone(&shared),
+            opts.port,
+            Kind::Https(Arc::clone(&pki.server_config)),
+        )?;
+        emu.https_addr = Some(https.addr());
+        emu.listeners.push(https);
+        if opts.plain_http {
+            let plain = Listener::spawn(Arc::clone(&shared), 0, Kind::Plain)?;
+            emu.plain_addr = Some(plain.addr());
+            emu.listeners.push(plain);
+        }
+        if let Some(port) = opts.control_port {
+            let control = Listener::spawn(Arc::clone(&shared), port, Kind::Control)?;
+            emu.control_addr = Some(control.addr());
+            emu.listeners.push(control);
+        }
+        Ok(emu)
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        match self.https_addr {
+            Some(addr) => format!("https://{addr}"),
+            None => String::new(),
+        }
+    }
+
+    /// [`Emulator::base_url`] + `/ucloud`
+    pub fn ucloud_url(&self) -> String {
+        format!("{}/ucloud", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/aliyun`
+    pub fn aliyun_url(&self) -> String {
+        format!("{}/aliyun", self.base_url())
+    }
+
+    /// `http://127.0.0.1:PORT2` when started with `plain_http`.
+    pub fn plain_base_url(&self) -> Option<String> {
+        self.plain_addr.map(|addr| format!("http://{addr}"))
+    }
+
+    /// The CA certificate (PEM) that signed the server certificate.
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    /// Where the CA PEM was written (`<dir>/ca.pem`).
+    pub fn ca_path(&self) -> PathBuf {
+        self.ca_path.clone()
+    }
+
+    /// The control listener's address, when one was requested.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control_addr
+    }
+
+    /// Runs one control command: `Ok` carries the text after `OK `, `Err` the text after
+    /// `ERR ` (as on the control port).
+    pub fn control(&self, command: &str) -> Result<String, String> {
+        control::execute(&self.shared, command)
+    }
+
+    /// Completed TLS handshakes so far.
+    pub fn handshakes(&self) -> u64 {
+        self.shared.handshakes.load(Ordering::SeqCst)
+    }
+
+    /// Accepted TCP connections on the HTTP(S) listeners so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// True once the `quit` command has been received.
+    pub fn quit_requested(&self) -> bool {
+        self.shared.quit.load(Ordering::SeqCst)
+    }
+
+    /// Turns the one-line-per-request log on stderr on or off.
+    pub fn set_logging(&self, on: bool) {
+        self.shared.log.store(on, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for listener in &mut self.listeners {
+            listener.stop();
+        }
+        self.shared.shutdown_live();
+        if let Some(dir) = &self.temp_dir {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Request routing shared by both clouds: path dispatch, topic decoding, fault rules,
+//! body reading and the request log.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::http::{Handler, Request, Response};
+use crate::sign::Sha256Stream;
+use crate::state::{DeviceKey, Injected, Op, Shared};
+use crate::{aliyun, clock, ucloud, Cloud};
+
+/// Largest publish body both documents allow (128 KB).
+pub const MAX_PAYLOAD: u64 = 131_072;
+
+/// Largest auth body accepted (the JSON is a few hundred bytes).
+pub const MAX_AUTH_BODY: u64 = 64 * 1024;
+
+/// The HTTP request handler of the HTTPS and plain listeners.
+pub struct Router {
+    pub shared: Arc<Shared>,
+}
+
+impl Handler for Router {
+    fn handle(&self, req: &Request, body: &mut dyn Read) -> Response {
+        route(&self.shared, req, body)
+    }
+
+    fn date(&self) -> Option<String> {
+        self.shared
+            .date_header()
+            .then(|| clock::imf_fixdate(self.shared.now_secs()))
+    }
+
+    fn log(&self, req: Option<&Request>, resp: &Response) {
+        if !self.shared.logging() {
+            return;
+        }
+        let (method, path) = req.map_or(("-", "-"), |r| (r.method.as_str(), r.path()));
+        let code = resp.code.map_or_else(|| "-".to_string(), |c| c.to_string());
+        eprintln!(
+            "iothttp-emulator: {method} {path} -> {} code={code}",
+            resp.status
+        );
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stopping()
+    }
+}
+
+/// `{"error":"no such route"}` with 404.
+pub fn not_found() -> Response {
+    Response::error(404, "no such route")
+}
+
+fn route(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
+    let (path, query) = match req.target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (req.target.as_str(), None),
+    };
+    let (cloud, rest) = if let Some(rest) = path.strip_prefix("/ucloud") {
+        (Cloud::Ucloud, rest)
+    } else if let Some(rest) = path.strip_prefix("/aliyun") {
+        (Cloud::Aliyun, rest)
+    } else {
+        return not_found();
+    };
+    let topic = if rest == "/auth" {
+        None
+    } else if rest == "/topic" || rest.starts_with("/topic/") {
+        Some(&rest["/topic".len()..])
+    } else {
+        return not_found();
+    };
+    if req.method != "POST" {
+        return Response::error(405, "method not allowed").with_header("Allow", "POST".into());
+    }
+    let param_error = || match cloud {
+        Cloud::Ucloud => ucloud::error(ucloud::PARAM_ERROR),
+        Cloud::Aliyun => aliyun::error(aliyun::PARAM_ERROR),
+    };
+    // Both documents: no `?query_String=xxx` parameters.
+    if query.is_some() {
+        return param_error();
+    }
+    match topic {
+        None => match cloud {
+            Cloud::Ucloud => ucloud::auth(shared, req, body),
+            Cloud::Aliyun => aliyun::auth(shared, req, body),
+        },
+        Some(raw) => match decode_topic(raw) {
+            None => param_error(),
+            Some(topic) => match cloud {
+                Cloud::Ucloud => ucloud::publish(shared, req, &topic, body),
+                Cloud::Aliyun => aliyun::publish(shared, req, &topic, body),
+            },
+        },
+    }
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes a path segment sequence; None on bad escapes or non-UTF-8.
+pub fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = hex_digit(*bytes.get(i + 1)?)?;
+            let lo = hex_digit(*bytes.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The topic named by the path remainder: percent-decoded, non-empty, and a valid MQTT
+/// topic name (no wildcards, no NUL).
+pub fn decode_topic(raw: &str) -> Option<String> {
+    let topic = percent_decode(raw)?;
+    if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+        return None;
+    }
+    Some(topic)
+}
+
+/// The device a topic belongs to by its first two levels (`/<product>/<device>/…`).
+pub fn topic_device(cloud: Cloud, topic: &str) -> Option<DeviceKey> {
+    let mut levels = topic.split('/');
+    let (Some(""), Some(product), Some(device)) = (levels.next(), levels.next(), levels.next())
+    else {
+        return None;
+    };
+    if product.is_empty() || device.is_empty() {
+        return None;
+    }
+    Some((cloud, product.to_string(), device.to_string()))
+}
+
+/// True when `device` may publish to `topic`: it starts with `/<product>/<device>/`.
+pub fn acl_allows(device: &DeviceKey, topic: &str) -> bool {
+    let prefix = format!("/{}/{}/", device.1, device.2);
+    topic.len() > prefix.len() && topic.starts_with(&prefix)
+}
+
+/// Applies the pending delay and fail rules of (op, device): sleeps for a delay rule and
+/// returns the injected answer of a fail rule.
+pub fn apply_faults(shared: &Shared, op: Op, device: &DeviceKey) -> Option<Injected> {
+    let (delay, fail) = {
+        let mut state = shared.lock();
+        (state.take_delay(op, device), state.take_fail(op, device))
+    };
+    if let Some(ms) = delay {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    fail
+}
+
+/// The bare-HTTP answers of `fail … http503|http500|http404`.
+pub fn http_fault(status: u16) -> Response {
+    match status {
+        503 => Response::error(503, "unavailable"),
+        404 => not_found(),
+        _ => Response::error(500, "internal error"),
+    }
+}
+
+/// Counts a request against `device` when it is registered.
+pub fn count_request(shared: &Shared, op: Op, device: &DeviceKey) {
+    if let Some(d) = shared.lock().device_mut(device) {
+        match op {
+            Op::Auth => d.auth_requests += 1,
+            Op::Publish => d.publish_requests += 1,
+        }
+    }
+}
+
+/// Reads a whole (already size-checked) body.
+pub fn read_all(body: &mut dyn Read, len: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    body.read_to_end(&mut buf)?;
+    if buf.len() as u64 != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(buf)
+}
+
+/// Streams a payload through SHA-256; returns (length, lowercase hex digest).
+pub fn hash_payload(body: &mut dyn Read, len: u64) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256Stream::default();
+    let mut buf = [0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    if total != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok((total, hasher.finish_hex()))
+}
+
+/// A JSON timestamp: a non-negative integer or a string of decimal digits. Returns the
+/// value and its decimal text.
+pub fn json_timestamp(value: &serde_json::Value) -> Option<(i64, String)> {
+    match value {
+        serde_json::Value::Number(n) => {
+            let v = i64::try_from(n.as_u64()?).ok()?;
+            Some((v, v.to_string()))
+        }
+        serde_json::Value::String(s) => {
+            if s.is_empty() || s.len() > 18 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((s.parse().ok()?, s.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Header value when present exactly once and non-empty; Err when repeated.
+pub fn token_header<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, ()> {
+    Ok(req.single_header(name)?.filter(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics() {
+        assert_eq!(
+            decode_topic("/a1GFjLP3xxC/device123/pub").as_deref(),
+            Some("/a1GFjLP3xxC/device123/pub")
+        );
+        assert_eq!(
+            decode_topic("/p/d/a%20b%2Fc").as_deref(),
+            Some("/p/d/a b/c")
+        );
+        assert_eq!(decode_topic("/p/d/%zz"), None);
+        assert_eq!(decode_topic("/p/d/%2"), None);
+        assert_eq!(decode_topic("/p/d/%ff"), None);
+        assert_eq!(decode_topic("/p/d/+"), None);
+        assert_eq!(decode_topic(""), None);
+        let key = (Cloud::Aliyun, "p".to_string(), "d".to_string());
+        assert_eq!(topic_device(Cloud::Aliyun, "/p/d/x"), Some(key.clone()));
+        assert_eq!(topic_device(Cloud::Aliyun, "p/d/x"), None);
+        assert!(acl_allows(&key, "/p/d/x"));
+        assert!(!acl_allows(&key, "/p/d/"));
+        assert!(!acl_allows(&key, "/p/dd/x"));
+    }
+
+    #[test]
+    fn timestamps() {
+        use serde_json::json;
+        assert_eq!(json_timestamp(&json!(789)), Some((789, "789".into())));
+        assert_eq!(json_timestamp(&json!("0789")), Some((789, "0789".into())));
+        assert_eq!(json_timestamp(&json!(-1)), None);
+        assert_eq!(json_timestamp(&json!(1.5)), None);
+        assert_eq!(json_timestamp(&json!("12a")), None);
+        assert_eq!(json_timestamp(&json!("")), None);
+    }
+}
