@@ -444,7 +444,7 @@ impl Device {
             ("Content-Type", "application/octet-stream"),
             (self.inner.dialect.token_header(), token.expose()),
         ];
-        http.with_retries("publish", || {
+        http.with_retries(&self.label(), || {
             let resp = http.send(&Request {
                 method: Method::Post,
                 url,
@@ -619,7 +619,7 @@ impl Device {
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
         let mut date_seen = false;
-        http.with_retries("auth", || {
+        http.with_retries(&self.label(), || {
             let resp = http.send(&Request {
                 method: Method::Post,
                 url,
