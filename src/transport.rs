@@ -108,28 +108,62 @@ impl fmt::Display for ConnectFailure {
 
 impl std::error::Error for ConnectFailure {}
 
-/// Resolver that marks lookup failures as connect failures.
-#[derive(Debug, Default)]
-struct MarkingResolver(DefaultResolver);
+/// How long a name lookup is reused (libcurl's default DNS cache timeout is also 60 s).
+const DNS_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Names kept in the lookup cache.
+const DNS_CACHE_MAX: usize = 64;
 
-impl Resolver for MarkingResolver {
+/// Resolver that answers IP literals without a lookup, caches lookups for a minute (ureq's
+/// own resolver starts a thread for every request when a resolve timeout is set), and marks
+/// lookup failures as connect failures.
+#[derive(Debug, Default)]
+struct Resolve {
+    inner: DefaultResolver,
+    cache: std::sync::Mutex<std::collections::HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+}
+
+impl Resolver for Resolve {
     fn resolve(
         &self,
         uri: &ureq::http::Uri,
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        self.0.resolve(uri, config, timeout).map_err(|e| match e {
+        let host = uri.host().unwrap_or("");
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        });
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+            let mut addrs = self.empty();
+            addrs.push(std::net::SocketAddr::new(ip, port));
+            return Ok(addrs);
+        }
+        let key = format!("{host}:{port}");
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, addrs)) = cache.get(&key) {
+                if at.elapsed() < DNS_CACHE_TTL {
+                    return Ok(addrs.clone());
+                }
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout).map_err(|e| match e {
             ureq::Error::Timeout(_) => e,
             ureq::Error::HostNotFound => ureq::Error::Other(Box::new(ConnectFailure(format!(
-                "cannot resolve host '{}'",
-                uri.host().unwrap_or("")
+                "cannot resolve host '{host}'"
             )))),
             other => ureq::Error::Other(Box::new(ConnectFailure(format!(
-                "cannot resolve host '{}': {other}",
-                uri.host().unwrap_or("")
+                "cannot resolve host '{host}': {other}"
             )))),
-        })
+        })?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= DNS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, (Instant::now(), addrs.clone()));
+        Ok(addrs)
     }
 }
 
@@ -369,7 +403,7 @@ impl Http {
                 INPUT_BUFFER,
                 OUTPUT_BUFFER,
             ));
-        let agent = Agent::with_parts(agent_config, connector, MarkingResolver::default());
+        let agent = Agent::with_parts(agent_config, connector, Resolve::default());
         let seed = RandomState::new().hash_one(unix_ms_now()) | 1;
         Ok(Http {
             agent,

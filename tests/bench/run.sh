@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Benchmarks against the local emulator, both clients in one run on this machine.
+#   tests/bench/run.sh [publish]     (default: publish)
+# Builds the release library (LTO) and a release emulator, then runs the C benchmark that
+# compares iothttp with a libcurl loop (libcurl from the system: libcurl4-openssl-dev).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+what=${1:-publish}
+work=$(mktemp -d)
+emu_pid=
+cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "== building (release, LTO) ==" >&2
+cargo rustc -q --locked --release -p iothttp --lib --crate-type staticlib,cdylib
+cargo build -q --locked --release -p iothttp-emulator
+"$root/target/release/iothttp-emulator" --quiet --info-file "$work/emu.env" &
+emu_pid=$!
+for _ in $(seq 1 300); do [ -s "$work/emu.env" ] && break; sleep 0.1; done
+# shellcheck disable=SC1091
+. "$work/emu.env"
+
+case "$what" in
+publish)
+  gcc -O2 -std=c99 -Wall -Wextra -I include tests/bench/bench_publish.c \
+    target/release/libiothttp.a -lcurl -lpthread -ldl -lm -o "$work/bench_publish"
+  echo "== publish: 10000 x 1 KiB over one keep-alive TLS connection ==" >&2
+  echo "machine: $(nproc) cores, $(uname -srm)"
+  "$work/bench_publish" "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA" "$IOTHTTP_EMU_CONTROL" 10000 1024
+  ;;
+*) echo "unknown benchmark '$what'" >&2; exit 2 ;;
+esac
