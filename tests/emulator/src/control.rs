@@ -20,7 +20,7 @@ const MAX_SECONDS: u64 = 100 * 366 * 86_400;
 pub const HELP: &str = "commands: \
 add-device <cloud> <product> <device> <secret> [disabled] | \
 disable <cloud> <product> <device> | enable <cloud> <product> <device> | \
-fail <auth|publish> <cloud> <product> <device> <code|http503|http500|http404> <count> | \
+fail <auth|publish> <cloud> <product> <device> <code|http503|http429|http302|http500|http404> <count> | \
 delay <auth|publish> <cloud> <product> <device> <ms> <count> | \
 expire <cloud> <product> <device> | revoke <cloud> <product> <device> | \
 token-ttl <cloud> <seconds> | reply-data <cloud> <product> <device> [text...] | \
@@ -79,6 +79,8 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
 fn parse_fault(cloud: Cloud, s: &str) -> Result<Injected, String> {
     match s {
         "http503" => return Ok(Injected::Http(503)),
+        "http429" => return Ok(Injected::Http(429)),
+        "http302" => return Ok(Injected::Http(302)),
         "http500" => return Ok(Injected::Http(500)),
         "http404" => return Ok(Injected::Http(404)),
         _ => {}
@@ -165,7 +167,7 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
         }
         "fail" | "delay" => {
             let what = if command == "fail" {
-                "fail <auth|publish> <cloud> <product> <device> <code|http503|http500|http404> <count>"
+                "fail <auth|publish> <cloud> <product> <device> <code|http503|http429|http302|http500|http404> <count>"
             } else {
                 "delay <auth|publish> <cloud> <product> <device> <ms> <count>"
             };

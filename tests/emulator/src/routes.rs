@@ -169,10 +169,16 @@ pub fn apply_faults(shared: &Shared, op: Op, device: &DeviceKey) -> Option<Injec
     fail
 }
 
-/// The bare-HTTP answers of `fail … http503|http500|http404`.
+/// The bare-HTTP answers of `fail … http503|http429|http302|http500|http404`.
 pub fn http_fault(status: u16) -> Response {
     match status {
         503 => Response::error(503, "unavailable"),
+        429 => Response::error(429, "too many requests"),
+        // A redirect whose target carries a credential-like query: clients must not follow.
+        302 => Response::error(302, "moved").with_header(
+            "Location",
+            "https://127.0.0.1:1/elsewhere?Signature=redirect-secret".to_string(),
+        ),
         404 => not_found(),
         _ => Response::error(500, "internal error"),
     }
