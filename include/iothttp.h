@@ -47,6 +47,16 @@
 #define IOTHTTP_VERSION_PATCH 0
 
 /**
+ * Room for any FirmwareUrl plus its NUL: the minimum `cap` of `iothttp_aliyun_ota_upload`.
+ */
+#define IOTHTTP_URL_LEN 2048
+
+/**
+ * Room for any AGC objectId plus its NUL: the minimum `cap` of `iothttp_agc_upload`.
+ */
+#define IOTHTTP_OBJECT_ID_LEN 256
+
+/**
  * Result of every fallible call. Values are ABI: they never change once released.
  *
  * Ranges: 0 success; 1-99 caller errors; 100-199 network and protocol; 200-299 the cloud
@@ -247,6 +257,18 @@ typedef uint32_t iothttp_sign_method;
 #endif // __cplusplus
 
 /**
+ * An AppGallery Connect API client. Thread-safe; keeps its client's transport alive; caches
+ * its access token.
+ */
+typedef struct iothttp_agc_client iothttp_agc_client;
+
+/**
+ * An Alibaba Cloud account (AccessKey) for OTA firmware uploads. Thread-safe; keeps its
+ * client's transport alive.
+ */
+typedef struct iothttp_aliyun_account iothttp_aliyun_account;
+
+/**
  * A client: TLS trust, connection pool, timeouts, retries and log, shared by every device
  * made from it. Thread-safe. Devices keep the client's transport alive, so the client may
  * be freed before them.
@@ -267,11 +289,37 @@ typedef struct iothttp_config iothttp_config;
 typedef struct iothttp_device iothttp_device;
 
 /**
+ * What an upload reads. Made by `iothttp_source_from_*`, released by `iothttp_source_free`.
+ * One upload at a time may use a source; a later upload starts again from its first byte
+ * (which needs a rewindable source once bytes were read).
+ */
+typedef struct iothttp_source iothttp_source;
+
+/**
  * Log callback: `msg` is one NUL-terminated line, valid only during the call. It is called
  * from whichever thread is making the request, possibly several at once; it must not call
  * back into iothttp and must not unwind (no C++ exceptions, no longjmp).
  */
 typedef void (*iothttp_log_fn)(void *userdata, iothttp_log_level level, const char *msg);
+
+/**
+ * Progress callback: `sent` of `total` bytes of the file have been handed to the connection;
+ * `sent` rises monotonically (also across retries) up to `total`. Return 0 to go on, nonzero
+ * to cancel (`IOTHTTP_E_CANCELLED`: the connection is dropped, nothing is completed).
+ */
+typedef int (*iothttp_progress_fn)(void *userdata, uint64_t sent, uint64_t total);
+
+/**
+ * Read callback of a callback source: fill `buf` with up to `cap` bytes, store the count in
+ * `*out_len` (0 = end of data) and return 0; any other return value fails the upload with
+ * `IOTHTTP_E_READ`. Called on the uploading thread.
+ */
+typedef int (*iothttp_read_fn)(void *userdata, uint8_t *buf, size_t cap, size_t *out_len);
+
+/**
+ * Rewind callback: go back to the first byte and return 0 (nonzero: `IOTHTTP_E_READ`).
+ */
+typedef int (*iothttp_rewind_fn)(void *userdata);
 
 #ifdef __cplusplus
 extern "C" {
@@ -450,6 +498,20 @@ iothttp_result iothttp_device_publish(struct iothttp_device *dev,
                                       size_t message_id_cap);
 
 /**
+ * UCloud device file upload: request an upload URL signed with the device secret, then
+ * stream `src` with `PUT`, `Content-Type: content_type` and `Content-MD5` (lowercase hex,
+ * computed in one pass over the source unless set with `iothttp_source_set_md5_hex`).
+ * Retried from the start of a rewindable source after a broken connection or an expired URL.
+ * `progress` may be NULL. `IOTHTTP_E_UNSUPPORTED` for Aliyun devices.
+ */
+iothttp_result iothttp_device_upload_file(struct iothttp_device *dev,
+                                          const char *file_name,
+                                          const char *content_type,
+                                          struct iothttp_source *src,
+                                          iothttp_progress_fn progress,
+                                          void *userdata);
+
+/**
  * Copy what the last successful publish of this device on the calling thread received back
  * (Aliyun `info.data`; empty otherwise) into `buf`. `*len_out` receives the length; when
  * `cap` is too small it receives the size needed and the call fails with
@@ -513,6 +575,176 @@ uint16_t iothttp_last_http_status(void);
  * The library version as static text, e.g. `"0.1.0"`.
  */
 const char *iothttp_version(void);
+
+/**
+ * A source reading the file at `path` (its size is taken now). Rewindable. A missing or
+ * unreadable file is `IOTHTTP_E_READ`.
+ */
+iothttp_result iothttp_source_from_file(const char *path, struct iothttp_source **out);
+
+/**
+ * A source over `len` bytes at `data`, **borrowed**: they must stay valid and unchanged until
+ * the source is freed. Rewindable. `data` may be NULL when `len` is 0.
+ */
+iothttp_result iothttp_source_from_memory(const uint8_t *data,
+                                          size_t len,
+                                          struct iothttp_source **out);
+
+/**
+ * A source of exactly `size` bytes produced by `read`; `rewind` may be NULL (then the
+ * source cannot be read twice: a digest pass or a retry fails with
+ * `IOTHTTP_E_NOT_REWINDABLE`). `userdata` is passed back and must stay valid until the
+ * source is freed. Yielding fewer or more than `size` bytes fails the upload with
+ * `IOTHTTP_E_SIZE_MISMATCH` before the server sees a complete body.
+ */
+iothttp_result iothttp_source_from_callbacks(uint64_t size,
+                                             iothttp_read_fn read,
+                                             iothttp_rewind_fn rewind,
+                                             void *userdata,
+                                             struct iothttp_source **out);
+
+/**
+ * Declare the content's MD5 as 32 hex digits, so an upload that needs it does not read the
+ * source twice. A wrong value makes the store refuse the upload.
+ */
+iothttp_result iothttp_source_set_md5_hex(struct iothttp_source *src, const char *md5_hex);
+
+/**
+ * Declare the content's SHA-256 as 64 hex digits (see `iothttp_source_set_md5_hex`).
+ */
+iothttp_result iothttp_source_set_sha256_hex(struct iothttp_source *src, const char *sha256_hex);
+
+/**
+ * The declared size of a source in bytes; 0 for NULL.
+ */
+uint64_t iothttp_source_size(const struct iothttp_source *src);
+
+/**
+ * Release a source. NULL is a no-op. Must not be called while an upload uses it.
+ */
+void iothttp_source_free(struct iothttp_source *src);
+
+/**
+ * An account for `iothttp_aliyun_ota_upload`. The secret is copied and never logged.
+ */
+iothttp_result iothttp_aliyun_account_new(struct iothttp_client *client,
+                                          const char *access_key_id,
+                                          const char *access_key_secret,
+                                          struct iothttp_aliyun_account **out);
+
+/**
+ * Release an account. NULL is a no-op.
+ */
+void iothttp_aliyun_account_free(struct iothttp_aliyun_account *acct);
+
+/**
+ * Call the IoT API at `base_url` instead of `https://iot.<region>.aliyuncs.com`.
+ */
+iothttp_result iothttp_aliyun_account_set_endpoint(struct iothttp_aliyun_account *acct,
+                                                   const char *base_url);
+
+/**
+ * The region (`RegionId` and the default endpoint's host); default "cn-shanghai".
+ */
+iothttp_result iothttp_aliyun_account_set_region(struct iothttp_aliyun_account *acct,
+                                                 const char *region);
+
+/**
+ * The IoT instance id of an enterprise instance; "" for the public instance (default).
+ */
+iothttp_result iothttp_aliyun_account_set_instance_id(struct iothttp_aliyun_account *acct,
+                                                      const char *iot_instance_id);
+
+/**
+ * Upload a firmware file for OTA: GenerateOTAUploadURL (RPC-signed), then OSS PostObject
+ * streaming `src` as the last form part with an exact Content-Length. `file_suffix` is one
+ * of bin, apk, tar, gz, tar.gz, zip, gzip (NULL: bin). Files over 1000 MB fail with
+ * `IOTHTTP_E_TOO_LARGE` before anything is sent; an expired policy gets fresh parameters
+ * and one retry. On success the FirmwareUrl (for CreateOTAFirmware) is written to
+ * `firmware_url` (NUL-terminated; NULL if not wanted; `cap` at least `IOTHTTP_URL_LEN`,
+ * checked before the upload) and its length to `*len_out` (may be NULL). `progress` may be
+ * NULL.
+ */
+iothttp_result iothttp_aliyun_ota_upload(struct iothttp_aliyun_account *acct,
+                                         const char *file_suffix,
+                                         struct iothttp_source *src,
+                                         iothttp_progress_fn progress,
+                                         void *userdata,
+                                         char *firmware_url,
+                                         size_t cap,
+                                         size_t *len_out);
+
+/**
+ * A client for `iothttp_agc_upload`. The secret is copied and never logged.
+ */
+iothttp_result iothttp_agc_client_new(struct iothttp_client *client,
+                                      const char *client_id,
+                                      const char *client_secret,
+                                      struct iothttp_agc_client **out);
+
+/**
+ * Release an AGC client. NULL is a no-op.
+ */
+void iothttp_agc_client_free(struct iothttp_agc_client *agc);
+
+/**
+ * Use another API host (default `https://connect-api.cloud.huawei.com`; `-dre`, `-dra`,
+ * `-drru` for other sites). Token and API calls always use the same host.
+ */
+iothttp_result iothttp_agc_client_set_endpoint(struct iothttp_agc_client *agc,
+                                               const char *base_url);
+
+/**
+ * Upload an app package: client-credentials token (cached until it expires), upload URL
+ * for `app_id`/`file_name` with the file's SHA-256 (computed in one pass unless given) and
+ * length, then a PUT with exactly the returned headers. Limits (4 GB; 150 MB for .aab) are
+ * checked before anything is sent. On success the objectId is written to `object_id`
+ * (NUL-terminated; NULL if not wanted; `cap` at least `IOTHTTP_OBJECT_ID_LEN`, checked
+ * before the upload) and its length to `*len_out` (may be NULL).
+ */
+iothttp_result iothttp_agc_upload(struct iothttp_agc_client *agc,
+                                  const char *app_id,
+                                  const char *file_name,
+                                  struct iothttp_source *src,
+                                  iothttp_progress_fn progress,
+                                  void *userdata,
+                                  char *object_id,
+                                  size_t cap,
+                                  size_t *len_out);
+
+/**
+ * Upload `src` with `PUT url` to any store that hands out presigned URLs (S3, COS, OBS, ...).
+ * `headers` holds `n_headers` strings "Name: value" sent as given (Content-Length is added;
+ * Transfer-Encoding, Connection, Expect are refused). A 2xx status is success; any other
+ * fails (`IOTHTTP_E_HTTP`, the status in `iothttp_last_http_status()`). Retried from the
+ * start of a rewindable source after a broken connection, 503 or 429; redirects are never
+ * followed.
+ */
+iothttp_result iothttp_put(struct iothttp_client *client,
+                           const char *url,
+                           const char *const *headers,
+                           size_t n_headers,
+                           struct iothttp_source *src,
+                           iothttp_progress_fn progress,
+                           void *userdata);
+
+/**
+ * Upload `src` in a `multipart/form-data` POST to `url` (a presigned POST policy of S3, OSS,
+ * COS, ...): the `n_fields` text fields `names[i]`=`values[i]` in order, then the file part
+ * `file_field` with `file_name` and `content_type` (NULL: application/octet-stream) last,
+ * with an exact Content-Length (never chunked). A 2xx status is success.
+ */
+iothttp_result iothttp_post_form(struct iothttp_client *client,
+                                 const char *url,
+                                 const char *const *names,
+                                 const char *const *values,
+                                 size_t n_fields,
+                                 const char *file_field,
+                                 const char *file_name,
+                                 const char *content_type,
+                                 struct iothttp_source *src,
+                                 iothttp_progress_fn progress,
+                                 void *userdata);
 
 #ifdef __cplusplus
 }  // extern "C"

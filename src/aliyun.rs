@@ -354,7 +354,10 @@ mod tests {
             Aliyun.parse_auth(&r, true),
             Err(Failure::Timestamp { certain: false, .. })
         ));
-        assert!(matches!(Aliyun.parse_auth(&r, false), Err(Failure::Other(_))));
+        assert!(matches!(
+            Aliyun.parse_auth(&r, false),
+            Err(Failure::Other(_))
+        ));
         let ok = Aliyun
             .parse_auth(
                 &resp(r#"{"code":0,"message":"success","info":{"token":"6944e5bfb92e4d4ea3918d1eda3942f6"}}"#),

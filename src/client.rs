@@ -25,7 +25,13 @@ impl Client {
     }
 
     /// A device identity on `cloud` using this client's transport.
-    pub fn device(&self, cloud: Cloud, product: &str, device: &str, secret: &str) -> Result<Device> {
+    pub fn device(
+        &self,
+        cloud: Cloud,
+        product: &str,
+        device: &str,
+        secret: &str,
+    ) -> Result<Device> {
         Device::new(self.clone(), cloud, product, device, secret)
     }
 

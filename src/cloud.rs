@@ -119,6 +119,30 @@ impl Failure {
     }
 }
 
+/// A file a device uploads.
+pub(crate) struct FileInfo<'a> {
+    pub name: &'a str,
+    pub size: u64,
+    pub md5_hex: &'a str,
+    pub content_type: &'a str,
+}
+
+/// Permission to upload one file: where, and the Authorization to send.
+pub(crate) struct FileGrant {
+    pub url: String,
+    pub authorization: Secret,
+}
+
+/// A cloud's device file upload (request a URL, then PUT with Content-MD5).
+pub(crate) trait FileUpload: Send + Sync {
+    /// The URL request (`POST {file_endpoint}/api/v1/url`).
+    fn grant_request(&self, id: &Identity<'_>, file: &FileInfo<'_>) -> Prepared;
+    /// Interpret the URL reply.
+    fn parse_grant(&self, resp: &Response) -> Result<FileGrant, Failure>;
+    /// Interpret the store's reply to the PUT.
+    fn parse_put(&self, resp: &Response) -> crate::upload::Attempt<()>;
+}
+
 /// One device cloud's HTTP dialect.
 pub(crate) trait Dialect: Send + Sync {
     /// "UCloud", "Aliyun".
@@ -145,6 +169,10 @@ pub(crate) trait Dialect: Send + Sync {
     fn parse_auth(&self, resp: &Response, sent_timestamp: bool) -> Result<Issued, Failure>;
     /// Interpret a publish reply.
     fn parse_publish(&self, resp: &Response) -> Result<Published, Failure>;
+    /// The device file upload, if the cloud has one.
+    fn file_upload(&self) -> Option<&dyn FileUpload> {
+        None
+    }
 }
 
 /// Reply bodies of auth and publish calls are small; anything larger is refused.
@@ -184,7 +212,11 @@ pub(crate) fn status_failure(cloud: &str, op: &str, resp: &Response) -> Option<E
 
 /// Parse a reply as a JSON object, or explain why not. Never quotes the body (it may hold a
 /// token).
-pub(crate) fn json_object(cloud: &str, op: &str, resp: &Response) -> Result<Map<String, Value>, Error> {
+pub(crate) fn json_object(
+    cloud: &str,
+    op: &str,
+    resp: &Response,
+) -> Result<Map<String, Value>, Error> {
     let fail = |why: String| {
         let kind = if (200..300).contains(&resp.status) {
             ErrorKind::BadResponse
@@ -192,7 +224,10 @@ pub(crate) fn json_object(cloud: &str, op: &str, resp: &Response) -> Result<Map<
             ErrorKind::Http
         };
         let msg = if kind == ErrorKind::Http {
-            format!("{cloud} {op}: unexpected HTTP status {} ({why})", resp.status)
+            format!(
+                "{cloud} {op}: unexpected HTTP status {} ({why})",
+                resp.status
+            )
         } else {
             format!("{cloud} {op}: {why}")
         };
@@ -229,11 +264,7 @@ pub(crate) fn cloud_message(map: &Map<String, Value>, name: &str) -> String {
         Some(Value::String(s)) => s.as_str(),
         _ => "",
     };
-    let mut out: String = raw
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(160)
-        .collect();
+    let mut out: String = raw.chars().filter(|c| !c.is_control()).take(160).collect();
     if raw.chars().count() > 160 {
         out.push('…');
     }
@@ -308,13 +339,23 @@ mod tests {
         let v: Value = serde_json::from_str(r#"{"id":892687627916247040}"#).unwrap();
         assert_eq!(message_id("A", v.get("id")).unwrap(), "892687627916247040");
         let v: Value = serde_json::from_str(r#"{"id":18446744073709551615}"#).unwrap();
-        assert_eq!(message_id("A", v.get("id")).unwrap(), "18446744073709551615");
+        assert_eq!(
+            message_id("A", v.get("id")).unwrap(),
+            "18446744073709551615"
+        );
         let v: Value = serde_json::from_str(r#"{"id":18446744073709551616}"#).unwrap();
         assert_eq!(
             message_id("A", v.get("id")).unwrap_err().kind(),
             ErrorKind::BadResponse
         );
-        for bad in [json!(-1), json!(1.5), json!("12a"), json!(""), json!([1]), json!(null)] {
+        for bad in [
+            json!(-1),
+            json!(1.5),
+            json!("12a"),
+            json!(""),
+            json!([1]),
+            json!(null),
+        ] {
             assert!(message_id("A", Some(&bad)).is_err(), "{bad}");
         }
         assert!(message_id("A", None).is_err());

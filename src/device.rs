@@ -5,12 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use crate::client::Client;
-use crate::cloud::{Cloud, Dialect, Failure, Identity, Issued, Published, SignMethod, MAX_REPLY};
+use crate::cloud::{
+    Cloud, Dialect, Failure, FileInfo, Identity, Issued, Published, SignMethod, MAX_REPLY,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
 use crate::secret::Secret;
 use crate::sign::percent_encode_path;
-use crate::transport::{Method, Request};
+use crate::source::{reborrow, Progress, Source};
+use crate::transport::{Body, Method, Request};
+use crate::upload::{run_upload, send_source, Attempt, Target};
 
 /// Largest publish payload the clouds accept (128 KiB).
 pub const MAX_PAYLOAD: usize = 131_072;
@@ -91,7 +95,10 @@ fn check_name(what: &str, value: &str) -> Result<()> {
             value.len()
         )));
     }
-    if let Some(c) = value.chars().find(|c| c.is_control() || c.is_whitespace() || *c == '/') {
+    if let Some(c) = value
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || *c == '/')
+    {
         return Err(Error::invalid(format!(
             "{what} contains an illegal character (U+{:04X})",
             c as u32
@@ -120,9 +127,7 @@ pub fn validate_topic(topic: &str) -> Result<()> {
             c if c.is_whitespace() => "whitespace",
             _ => continue,
         };
-        return Err(Error::invalid(format!(
-            "topic contains {why} at byte {i}"
-        )));
+        return Err(Error::invalid(format!("topic contains {why} at byte {i}")));
     }
     Ok(())
 }
@@ -275,7 +280,10 @@ impl Device {
         if self.inner.dialect.file_endpoint("x").is_none() {
             return Err(Error::new(
                 ErrorKind::Unsupported,
-                format!("{} devices have no file endpoint", self.inner.dialect.name()),
+                format!(
+                    "{} devices have no file endpoint",
+                    self.inner.dialect.name()
+                ),
             ));
         }
         let url = normalise_base_url(base_url)?;
@@ -429,6 +437,99 @@ impl Device {
         }
     }
 
+    /// Upload a file as this device (UCloud): request an upload URL signed with the device
+    /// secret, then stream `src` with `PUT`, `Content-MD5` (lowercase hex, computed in one
+    /// pass unless given) and `Content-Type: content_type`. Retried from the start of a
+    /// rewindable source after a broken connection or an expired URL.
+    pub fn upload_file(
+        &self,
+        file_name: &str,
+        content_type: &str,
+        src: &mut Source,
+        mut progress: Option<Progress<'_>>,
+    ) -> Result<()> {
+        let Some(files) = self.inner.dialect.file_upload() else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("{} devices have no file upload", self.inner.dialect.name()),
+            ));
+        };
+        check_file_name(file_name)?;
+        if content_type.is_empty()
+            || content_type.len() > 256
+            || !content_type.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            return Err(Error::invalid(
+                "content type must be 1..256 printable ASCII characters (e.g. application/zip)",
+            ));
+        }
+        let http = &self.inner.client.http;
+        let endpoint = self.file_endpoint().unwrap_or_default();
+        let grant_url = format!("{endpoint}/api/v1/url");
+        http.check_url(&grant_url, "file upload")?;
+        let md5 = crate::sign::hex(&src.digests(true, false)?.md5.expect("requested"));
+        let label = format!("{}: upload of {file_name}", self.label());
+        let settings = self.settings();
+        let id = Identity {
+            product: &self.inner.product,
+            device: &self.inner.device,
+            secret: &self.inner.secret,
+            client_id: &settings.client_id,
+            sign_method: settings.sign_method,
+        };
+        let file = FileInfo {
+            name: file_name,
+            size: src.size(),
+            md5_hex: &md5,
+            content_type,
+        };
+        let prepared = files.grant_request(&id, &file);
+        let grant_headers: Vec<(&str, &str)> = prepared
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        run_upload(http, &label, src, |src, reported| {
+            let grant = http.with_retries(&label, || {
+                let resp = http.send(Request {
+                    method: Method::Post,
+                    url: &grant_url,
+                    headers: &grant_headers,
+                    body: Body::Bytes(&prepared.body),
+                    max_reply: MAX_REPLY,
+                    exact_headers: false,
+                })?;
+                files.parse_grant(&resp)
+            });
+            let grant = match grant {
+                Ok(g) => g,
+                Err(f) => return Attempt::Err(f.into_error()),
+            };
+            if let Err(e) = http.check_url(&grant.url, "file upload URL from the cloud") {
+                return Attempt::Err(e);
+            }
+            let headers = [
+                ("Authorization", grant.authorization.expose()),
+                ("Content-Type", content_type),
+                ("Content-MD5", md5.as_str()),
+            ];
+            let target = Target {
+                method: Method::Put,
+                url: &grant.url,
+                headers: &headers,
+                prefix: &[],
+                suffix: &[],
+                exact_headers: false,
+            };
+            match send_source(http, &target, src, reborrow(&mut progress), reported) {
+                Ok(resp) => files.parse_put(&resp),
+                Err(e) => Attempt::Err(e),
+            }
+        })?;
+        log!(http.logger, Info, "{label}: {} bytes uploaded", src.size());
+        Ok(())
+    }
+
     fn label(&self) -> String {
         format!(
             "{} device {}/{}",
@@ -438,19 +539,25 @@ impl Device {
         )
     }
 
-    fn publish_once(&self, url: &str, token: &Secret, payload: &[u8]) -> Result<Published, Failure> {
+    fn publish_once(
+        &self,
+        url: &str,
+        token: &Secret,
+        payload: &[u8],
+    ) -> Result<Published, Failure> {
         let http = &self.inner.client.http;
         let headers = [
             ("Content-Type", "application/octet-stream"),
             (self.inner.dialect.token_header(), token.expose()),
         ];
         http.with_retries(&self.label(), || {
-            let resp = http.send(&Request {
+            let resp = http.send(Request {
                 method: Method::Post,
                 url,
                 headers: &headers,
-                body: payload,
+                body: Body::Bytes(payload),
                 max_reply: MAX_REPLY,
+                exact_headers: false,
             })?;
             self.inner.dialect.parse_publish(&resp)
         })
@@ -620,12 +727,13 @@ impl Device {
             .collect();
         let mut date_seen = false;
         http.with_retries(&self.label(), || {
-            let resp = http.send(&Request {
+            let resp = http.send(Request {
                 method: Method::Post,
                 url,
                 headers: &headers,
-                body: &prepared.body,
+                body: Body::Bytes(&prepared.body),
                 max_reply: MAX_REPLY,
+                exact_headers: false,
             })?;
             date_seen = resp.date.is_some();
             self.inner.dialect.parse_auth(&resp, ts.is_some())
@@ -634,16 +742,31 @@ impl Device {
     }
 }
 
+/// File names: 1..255 bytes, no '/', '\\', control characters.
+pub(crate) fn check_file_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(Error::invalid("file name must be 1..255 bytes"));
+    }
+    if name == "."
+        || name == ".."
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+    {
+        return Err(Error::invalid(
+            "file name must not contain '/', '\\' or control characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Renew this long before expiry: a tenth of the lifetime.
 fn renew_margin_ms(lifetime: Duration) -> u64 {
     lifetime.as_millis() as u64 / 10
 }
 
 fn refused_again(e: Error) -> Error {
-    let msg = format!(
-        "{} (refused again right after a fresh auth)",
-        e.message()
-    );
+    let msg = format!("{} (refused again right after a fresh auth)", e.message());
     Error::new(ErrorKind::Token, msg)
         .with_cloud_code(e.cloud_code())
         .with_http_status(e.http_status())
@@ -659,7 +782,15 @@ mod tests {
             validate_topic(ok).unwrap();
         }
         for bad in [
-            "", "/", "/a?b", "/a#", "/a/+/b", "/a b", "/a\tb", "/a\nb", "/a\u{7f}",
+            "",
+            "/",
+            "/a?b",
+            "/a#",
+            "/a/+/b",
+            "/a b",
+            "/a\tb",
+            "/a\nb",
+            "/a\u{7f}",
             "/a\u{3000}b",
         ] {
             assert_eq!(
@@ -677,7 +808,10 @@ mod tests {
             normalise_base_url("https://127.0.0.1:8443/ucloud/").unwrap(),
             "https://127.0.0.1:8443/ucloud"
         );
-        assert_eq!(normalise_base_url("https://[::1]:1").unwrap(), "https://[::1]:1");
+        assert_eq!(
+            normalise_base_url("https://[::1]:1").unwrap(),
+            "https://[::1]:1"
+        );
         for bad in [
             "",
             "127.0.0.1",

@@ -14,7 +14,9 @@
 //! # Ok::<(), iothttp::Error>(())
 //! ```
 
+mod agc;
 mod aliyun;
+mod aliyun_ota;
 mod client;
 mod cloud;
 mod config;
@@ -24,10 +26,16 @@ pub mod ffi;
 mod log;
 mod secret;
 pub mod sign;
+mod source;
 mod tls;
 mod transport;
 mod ucloud;
+mod upload;
 
+pub use agc::{
+    agc_size_limit, AgcClient, AGC_DEFAULT_ENDPOINT, AGC_MAX_AAB, AGC_MAX_APP, MAX_OBJECT_ID,
+};
+pub use aliyun_ota::{rpc_sign, AliyunAccount, MAX_OTA_FILE, MAX_URL, OTA_SUFFIXES};
 pub use client::Client;
 pub use cloud::{Cloud, Published, SignMethod, MAX_MESSAGE_ID_DIGITS};
 pub use config::{Config, RetryPolicy};
@@ -35,4 +43,6 @@ pub use device::{validate_topic, Device, MAX_PAYLOAD, MAX_TOPIC};
 pub use error::{Error, ErrorKind, Result};
 pub use log::{LogLevel, LogSink};
 pub use secret::Secret;
+pub use source::{Digests, Progress, Source, SourceRead};
 pub use transport::ClientStats;
+pub use upload::FormFile;

@@ -83,6 +83,36 @@ pub fn percent_encode_path(text: &str) -> String {
     utf8_percent_encode(text, PATH).to_string()
 }
 
+/// `YYYY-MM-DDThh:mm:ssZ` (UTC) of a Unix time in seconds.
+pub fn iso8601_utc(unix_secs: u64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(unix_secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+/// (year, month, day, hour, minute, second) of a Unix time, proleptic Gregorian, UTC.
+fn civil(unix_secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (unix_secs / 86_400) as i64;
+    let rem = unix_secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem / 60 % 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,9 +140,21 @@ mod tests {
     #[test]
     fn parts_are_concatenated() {
         assert_eq!(
-            hmac(HmacAlg::Sha256, KEY, &[b"what do ya ", b"want for nothing?"]),
+            hmac(
+                HmacAlg::Sha256,
+                KEY,
+                &[b"what do ya ", b"want for nothing?"]
+            ),
             hmac(HmacAlg::Sha256, KEY, &[DATA])
         );
+    }
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601_utc(1_456_231_584), "2016-02-23T12:46:24Z");
+        assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601_utc(4_102_444_799), "2099-12-31T23:59:59Z");
     }
 
     #[test]

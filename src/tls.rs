@@ -66,7 +66,9 @@ pub(crate) fn client_config(
     }
     for der in extra {
         roots.add(der.clone()).map_err(|e| {
-            Error::invalid(format!("CA certificate is not usable as a trust anchor: {e}"))
+            Error::invalid(format!(
+                "CA certificate is not usable as a trust anchor: {e}"
+            ))
         })?;
     }
     if roots.is_empty() {
@@ -189,9 +191,8 @@ impl<In: Transport> Connector<In> for TlsConnector {
                 ))))
             })?
             .to_owned();
-        let conn = ClientConnection::new(Arc::clone(&self.config), name).map_err(|e| {
-            ureq::Error::Other(Box::new(TlsFailure(describe_rustls(&e))))
-        })?;
+        let conn = ClientConnection::new(Arc::clone(&self.config), name)
+            .map_err(|e| ureq::Error::Other(Box::new(TlsFailure(describe_rustls(&e)))))?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
         let mut stream = StreamOwned::new(conn, sock);

@@ -49,14 +49,43 @@ impl Method {
     }
 }
 
-/// One request with an in-memory body.
+/// A request body: bytes in memory, or a stream of an exact length.
+pub(crate) enum Body<'a> {
+    Bytes(&'a [u8]),
+    Stream {
+        reader: &'a mut dyn io::Read,
+        len: u64,
+    },
+}
+
+impl Body<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        }
+    }
+}
+
+/// One request. Header names go on the wire with the casing given here.
 pub(crate) struct Request<'a> {
     pub method: Method,
     pub url: &'a str,
     pub headers: &'a [(&'a str, &'a str)],
-    pub body: &'a [u8],
+    pub body: Body<'a>,
     /// Largest reply body accepted; larger is [`ErrorKind::BadResponse`].
     pub max_reply: usize,
+    /// Send exactly these headers (plus framing): no default User-Agent.
+    pub exact_headers: bool,
+}
+
+impl Request<'_> {
+    /// Whether the caller supplies a User-Agent (else the client's is added).
+    fn has_user_agent(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+    }
 }
 
 /// A reply: status, body (capped), and the headers the dialects use.
@@ -149,15 +178,18 @@ impl Resolver for Resolve {
                 }
             }
         }
-        let addrs = self.inner.resolve(uri, config, timeout).map_err(|e| match e {
-            ureq::Error::Timeout(_) => e,
-            ureq::Error::HostNotFound => ureq::Error::Other(Box::new(ConnectFailure(format!(
-                "cannot resolve host '{host}'"
-            )))),
-            other => ureq::Error::Other(Box::new(ConnectFailure(format!(
-                "cannot resolve host '{host}': {other}"
-            )))),
-        })?;
+        let addrs = self
+            .inner
+            .resolve(uri, config, timeout)
+            .map_err(|e| match e {
+                ureq::Error::Timeout(_) => e,
+                ureq::Error::HostNotFound => ureq::Error::Other(Box::new(ConnectFailure(format!(
+                    "cannot resolve host '{host}'"
+                )))),
+                other => ureq::Error::Other(Box::new(ConnectFailure(format!(
+                    "cannot resolve host '{host}': {other}"
+                )))),
+            })?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= DNS_CACHE_MAX {
             cache.clear();
@@ -294,7 +326,13 @@ fn map_ureq(e: ureq::Error, target: &str, timeouts: (Duration, Duration)) -> Err
             }
         }
         U::Io(io) => {
-            if let Some(r) = io.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
+            if let Some(f) = io
+                .get_ref()
+                .and_then(|r| r.downcast_ref::<crate::source::BodyFailure>())
+            {
+                let e = &f.0;
+                Error::new(e.kind(), format!("{target}: {}", e.message()))
+            } else if let Some(r) = io.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
                 Error::new(
                     ErrorKind::Tls,
                     format!("{target}: {}", crate::tls::describe_rustls(r)),
@@ -394,15 +432,15 @@ impl Http {
             .timeout_per_read(io)
             .timeout_per_write(io)
             .build();
-        let connector = ()
-            .chain(ConnectProxyConnector::default())
-            .chain(MarkingTcp::default())
-            .chain(TlsConnector::new(
-                tls,
-                Arc::clone(&handshakes),
-                INPUT_BUFFER,
-                OUTPUT_BUFFER,
-            ));
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(MarkingTcp::default())
+                .chain(TlsConnector::new(
+                    tls,
+                    Arc::clone(&handshakes),
+                    INPUT_BUFFER,
+                    OUTPUT_BUFFER,
+                ));
         let agent = Agent::with_parts(agent_config, connector, Resolve::default());
         let seed = RandomState::new().hash_one(unix_ms_now()) | 1;
         Ok(Http {
@@ -462,10 +500,11 @@ impl Http {
     }
 
     /// Send one request and read its (capped) reply. No retry here.
-    pub(crate) fn send(&self, req: &Request<'_>) -> Result<Response> {
+    pub(crate) fn send(&self, req: Request<'_>) -> Result<Response> {
         let shown = loggable_url(req.url);
         let target = format!("{} {}", req.method.as_str(), shown);
         self.check_url(req.url, &target)?;
+        let body_len = req.body.len();
         if self.logger.enabled(crate::log::LogLevel::Trace) {
             let headers: Vec<String> = req
                 .headers
@@ -481,9 +520,8 @@ impl Http {
             log!(
                 self.logger,
                 Trace,
-                "> {target} [{}] body {} bytes",
-                headers.join(", "),
-                req.body.len()
+                "> {target} [{}] body {body_len} bytes",
+                headers.join(", ")
             );
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -493,7 +531,7 @@ impl Http {
             Method::Get => {
                 let mut b = self.agent.get(req.url);
                 for (n, v) in req.headers {
-                    b = b.header(*n, *v);
+                    b = b.header_raw(n, v.as_bytes());
                 }
                 b.call()
             }
@@ -504,9 +542,17 @@ impl Http {
                     self.agent.put(req.url)
                 };
                 for (n, v) in req.headers {
-                    b = b.header(*n, *v);
+                    b = b.header_raw(n, v.as_bytes());
                 }
-                b.send(req.body)
+                if req.exact_headers && !req.has_user_agent() {
+                    b = b.config().user_agent(AutoHeaderValue::None).build();
+                }
+                match req.body {
+                    Body::Bytes(bytes) => b.send(bytes),
+                    Body::Stream { reader, len } => b
+                        .header("Content-Length", len)
+                        .send(ureq::SendBody::from_reader(reader)),
+                }
             }
         };
         let mut resp = result.map_err(|e| {
@@ -629,8 +675,20 @@ impl Http {
         }
     }
 
+    /// Attempts per request allowed by the retry policy (at least 1).
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.retry.max_attempts.max(1)
+    }
+
+    /// 128 random bits (multipart boundaries, nonces): not for keys.
+    pub(crate) fn random_u128(&self) -> u128 {
+        let a = self.next_random() as u128;
+        let b = RandomState::new().hash_one(a) as u128;
+        a << 64 | b
+    }
+
     /// Exponential backoff with jitter: uniform in [d/2, d], d = min(max, base * 2^(n-1)).
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let base = self.retry.base_delay.as_millis() as u64;
         let cap = self.retry.max_delay.as_millis() as u64;
         let d = base.saturating_mul(1u64 << (attempt - 1).min(30)).min(cap);
@@ -737,7 +795,10 @@ mod tests {
         for attempt in 1..10 {
             let d = http.backoff(attempt).as_millis() as u64;
             let full = (100u64 << (attempt - 1)).min(1000);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d} vs {full}");
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d} vs {full}"
+            );
         }
     }
 

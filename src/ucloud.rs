@@ -7,11 +7,13 @@ use serde_json::{json, Map, Value};
 
 use crate::cloud::{
     checked_token, cloud_message, code_field, json_object, message_id, status_failure, Dialect,
-    Failure, Identity, Issued, Prepared, Published, SignMethod,
+    Failure, FileGrant, FileInfo, FileUpload, Identity, Issued, Prepared, Published, SignMethod,
 };
 use crate::error::{Error, ErrorKind};
+use crate::secret::Secret;
 use crate::sign::{hmac_hex, HmacAlg};
 use crate::transport::Response;
+use crate::upload::Attempt;
 
 pub(crate) struct UCloud;
 
@@ -23,12 +25,18 @@ fn code_kind(code: i64) -> (ErrorKind, &'static str) {
         130 => (ErrorKind::Unavailable, "service temporarily unavailable"),
         171 => (ErrorKind::Auth, "signature error: check the device secret"),
         230 => (ErrorKind::InvalidArg, "parameter error"),
-        100070 => (ErrorKind::Auth, "timestamp error: device clock is off by more than 3600 s"),
+        100070 => (
+            ErrorKind::Auth,
+            "timestamp error: device clock is off by more than 3600 s",
+        ),
         100071 => (ErrorKind::Auth, "product or device does not exist"),
         100072 => (ErrorKind::Auth, "device is disabled"),
         100073 => (ErrorKind::Token, "token check failed"),
         100074 => (ErrorKind::Token, "token expired"),
-        100075 => (ErrorKind::Denied, "ACL failed: no publish permission on this topic"),
+        100075 => (
+            ErrorKind::Denied,
+            "ACL failed: no publish permission on this topic",
+        ),
         100076 => (ErrorKind::TooLarge, "body longer than the cloud accepts"),
         100077 => (ErrorKind::Cloud, "publish failed in the cloud"),
         _ => (ErrorKind::Cloud, "unknown error code"),
@@ -43,9 +51,12 @@ fn code_error(op: &str, code: i64, map: &Map<String, Value>, status: u16) -> Err
     } else {
         format!(" \"{said}\"")
     };
-    Error::new(kind, format!("{NAME} {op}: RetCode {code}{said}: {meaning}"))
-        .with_cloud_code(code)
-        .with_http_status(status)
+    Error::new(
+        kind,
+        format!("{NAME} {op}: RetCode {code}{said}: {meaning}"),
+    )
+    .with_cloud_code(code)
+    .with_http_status(status)
 }
 
 /// The reply object and its RetCode, or the failure that prevents reading them.
@@ -80,6 +91,99 @@ fn jwt_expiry_ms(token: &str) -> Option<u64> {
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     let exp = v.get("exp")?.as_u64()?;
     exp.checked_mul(1000)
+}
+
+/// UFile's reply to the PUT: 200 `{}` is success, otherwise `{"RetCode":…,"ErrMsg":…}`.
+fn ufile_reply(resp: &Response) -> Attempt<()> {
+    let s = resp.status;
+    if s == 200 {
+        return Attempt::Ok(());
+    }
+    let parsed = serde_json::from_slice::<Value>(&resp.body).ok();
+    let code = parsed
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .and_then(|m| code_field(m, "RetCode"));
+    let msg = parsed
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .map(|m| cloud_message(m, "ErrMsg"))
+        .unwrap_or_default();
+    let detail = match code {
+        Some(c) => format!(" RetCode {c} \"{msg}\""),
+        None => String::new(),
+    };
+    let e = |kind: ErrorKind, what: &str| {
+        Error::new(kind, format!("UFile PUT: HTTP {s}{detail}: {what}"))
+            .with_http_status(s)
+            .with_cloud_code(code.unwrap_or(s.into()))
+    };
+    match s {
+        401 | 403 => Attempt::Expired(e(
+            ErrorKind::Denied,
+            "upload authorization refused or expired",
+        )),
+        429 => Attempt::Err(e(ErrorKind::RateLimited, "throttled")),
+        503 => Attempt::Err(e(ErrorKind::Unavailable, "service unavailable")),
+        300..=399 => Attempt::Err(e(ErrorKind::Http, "redirects are never followed")),
+        _ if code.is_some() => Attempt::Err(e(ErrorKind::Cloud, "upload refused")),
+        _ => Attempt::Err(e(ErrorKind::Http, "unexpected status")),
+    }
+}
+
+impl FileUpload for UCloud {
+    fn grant_request(&self, id: &Identity<'_>, file: &FileInfo<'_>) -> Prepared {
+        let body = json!({
+            "ProductSN": id.product,
+            "DeviceSN": id.device,
+            "FileName": file.name,
+            "FileSize": file.size,
+            "MD5": file.md5_hex,
+            "Content-Type": file.content_type,
+        });
+        let body = serde_json::to_vec(&body).expect("JSON of strings and integers");
+        let signature = hmac_hex(HmacAlg::Sha256, id.secret.expose().as_bytes(), &body);
+        Prepared {
+            headers: vec![
+                ("Content-Type", "application/json".to_string()),
+                ("Authorization", signature),
+            ],
+            body,
+        }
+    }
+
+    fn parse_grant(&self, resp: &Response) -> Result<FileGrant, Failure> {
+        let (map, code) = ret_code("file URL", resp)?;
+        if code != 0 {
+            return Err(Failure::Other(code_error(
+                "file URL",
+                code,
+                &map,
+                resp.status,
+            )));
+        }
+        let bad = |what: &str| {
+            Failure::Other(Error::new(
+                ErrorKind::BadResponse,
+                format!("{NAME} file URL: reply {what}"),
+            ))
+        };
+        let url = match map.get("URL") {
+            Some(Value::String(u)) if !u.is_empty() && u.len() <= 8192 => u.clone(),
+            _ => return Err(bad("has no URL")),
+        };
+        let authorization = match map.get("Authorization") {
+            Some(Value::String(a)) if crate::upload::is_header_value(a) && !a.is_empty() => {
+                Secret::new(a.as_str())
+            }
+            _ => return Err(bad("has no usable Authorization")),
+        };
+        Ok(FileGrant { url, authorization })
+    }
+
+    fn parse_put(&self, resp: &Response) -> Attempt<()> {
+        ufile_reply(resp)
+    }
 }
 
 impl Dialect for UCloud {
@@ -152,6 +256,10 @@ impl Dialect for UCloud {
         })
     }
 
+    fn file_upload(&self) -> Option<&dyn FileUpload> {
+        Some(self)
+    }
+
     fn parse_publish(&self, resp: &Response) -> Result<Published, Failure> {
         let (map, code) = ret_code("publish", resp)?;
         if code != 0 {
@@ -172,7 +280,6 @@ impl Dialect for UCloud {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
 
     fn resp(body: &str) -> Response {
         Response {
@@ -232,11 +339,19 @@ mod tests {
     #[test]
     fn auth_replies() {
         let ok = UCloud
-            .parse_auth(&resp(r#"{"RetCode":0,"Message":"Success","Token":"a.eyJleHAiOjE1NjcwNTg4OTl9.c"}"#), false)
+            .parse_auth(
+                &resp(
+                    r#"{"RetCode":0,"Message":"Success","Token":"a.eyJleHAiOjE1NjcwNTg4OTl9.c"}"#,
+                ),
+                false,
+            )
             .unwrap();
         assert_eq!(ok.token.expose(), "a.eyJleHAiOjE1NjcwNTg4OTl9.c");
         assert_eq!(ok.expires_at_ms, Some(1_567_058_899_000));
-        match UCloud.parse_auth(&resp(r#"{"RetCode":100070,"Message":"Timestamp error"}"#), true) {
+        match UCloud.parse_auth(
+            &resp(r#"{"RetCode":100070,"Message":"Timestamp error"}"#),
+            true,
+        ) {
             Err(Failure::Timestamp { error, certain }) => {
                 assert!(certain);
                 assert_eq!(error.cloud_code(), 100070);
@@ -260,7 +375,9 @@ mod tests {
     #[test]
     fn publish_replies() {
         let p = UCloud
-            .parse_publish(&resp(r#"{"RetCode":0,"Message":"Success","MessageID":"349022219378098176"}"#))
+            .parse_publish(&resp(
+                r#"{"RetCode":0,"Message":"Success","MessageID":"349022219378098176"}"#,
+            ))
             .unwrap();
         assert_eq!(p.message_id, "349022219378098176");
         assert!(matches!(

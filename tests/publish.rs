@@ -41,8 +41,20 @@ fn publish_both_clouds() {
 fn consecutive_aliyun_ids_are_exact() {
     let env = env();
     let dev = env.device(Cloud::Aliyun);
-    let a: u64 = dev.device.publish(&dev.topic(), b"a").unwrap().message_id.parse().unwrap();
-    let b: u64 = dev.device.publish(&dev.topic(), b"b").unwrap().message_id.parse().unwrap();
+    let a: u64 = dev
+        .device
+        .publish(&dev.topic(), b"a")
+        .unwrap()
+        .message_id
+        .parse()
+        .unwrap();
+    let b: u64 = dev
+        .device
+        .publish(&dev.topic(), b"b")
+        .unwrap()
+        .message_id
+        .parse()
+        .unwrap();
     // Doubles above 2^53 step by at least 2: consecutive ids prove no f64 was involved.
     assert_eq!(b, a + 1);
 }
@@ -50,7 +62,11 @@ fn consecutive_aliyun_ids_are_exact() {
 #[test]
 fn aliyun_sign_methods_and_client_id() {
     let env = env();
-    for m in [SignMethod::HmacMd5, SignMethod::HmacSha1, SignMethod::HmacSha256] {
+    for m in [
+        SignMethod::HmacMd5,
+        SignMethod::HmacSha1,
+        SignMethod::HmacSha256,
+    ] {
         let dev = env.device(Cloud::Aliyun);
         dev.device.set_sign_method(m).unwrap();
         dev.device.set_client_id("AA:BB:CC:DD:EE:FF").unwrap();
@@ -59,7 +75,10 @@ fn aliyun_sign_methods_and_client_id() {
     }
     let dev = env.device(Cloud::Aliyun);
     assert_eq!(
-        dev.device.set_client_id(&"x".repeat(65)).unwrap_err().kind(),
+        dev.device
+            .set_client_id(&"x".repeat(65))
+            .unwrap_err()
+            .kind(),
         ErrorKind::InvalidArg
     );
     let u = env.device(Cloud::UCloud);
@@ -68,7 +87,10 @@ fn aliyun_sign_methods_and_client_id() {
         ErrorKind::Unsupported
     );
     assert_eq!(
-        u.device.set_sign_method(SignMethod::HmacMd5).unwrap_err().kind(),
+        u.device
+            .set_sign_method(SignMethod::HmacMd5)
+            .unwrap_err()
+            .kind(),
         ErrorKind::Unsupported
     );
     u.device.set_sign_method(SignMethod::HmacSha256).unwrap();
@@ -259,7 +281,10 @@ fn eight_threads_on_an_expired_token_cause_one_auth() {
             t.join().unwrap();
         }
         let c = env.counters(&dev);
-        assert_eq!(c["auths"], 2, "{cloud:?}: one initial auth, one after expiry");
+        assert_eq!(
+            c["auths"], 2,
+            "{cloud:?}: one initial auth, one after expiry"
+        );
         assert_eq!(c["publishes"], 8);
     }
 }
@@ -277,7 +302,10 @@ fn saved_token_skips_auth_after_reboot() {
             Cloud::UCloud => 7 * 24 * 3600 * 1000,
             Cloud::Aliyun => 48 * 3600 * 1000,
         };
-        assert!(expires > now && expires <= now + lifetime + 1000, "{cloud:?}");
+        assert!(
+            expires > now && expires <= now + lifetime + 1000,
+            "{cloud:?}"
+        );
         // "Reboot": a new device object with the saved token.
         let again = env
             .client
@@ -401,7 +429,10 @@ fn topics_are_percent_encoded() {
 fn acl_refusal() {
     let env = env();
     let dev = env.device(Cloud::UCloud);
-    let e = dev.device.publish("/other/device/upload", b"x").unwrap_err();
+    let e = dev
+        .device
+        .publish("/other/device/upload", b"x")
+        .unwrap_err();
     assert_eq!((e.kind(), e.cloud_code()), (ErrorKind::Denied, 100075));
 }
 
@@ -416,7 +447,10 @@ fn plain_http_is_refused_unless_allowed() {
     );
     let plain = env.emu.plain_base_url().unwrap();
     let dev = env.device(Cloud::UCloud);
-    let e = dev.device.set_endpoint(&format!("{plain}/ucloud")).unwrap_err();
+    let e = dev
+        .device
+        .set_endpoint(&format!("{plain}/ucloud"))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls);
 
     let allowed = env_with(
@@ -448,9 +482,7 @@ fn untrusted_server_is_a_tls_error() {
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
     assert!(e.message().contains("not signed by a trusted CA"), "{e}");
     // The host name must match too: the emulator's certificate has no such name.
-    let e = client
-        .device(Cloud::UCloud, "p", "d", "s")
-        .unwrap();
+    let e = client.device(Cloud::UCloud, "p", "d", "s").unwrap();
     let url = env.emu.ucloud_url().replace("127.0.0.1", "localhost");
     e.set_endpoint(&url).unwrap();
     assert_eq!(e.auth().unwrap_err().kind(), ErrorKind::Tls);
@@ -496,7 +528,9 @@ fn one_connection_is_reused() {
     let env = env();
     let dev = env.device(Cloud::UCloud);
     for i in 0..20 {
-        dev.device.publish(&dev.topic(), format!("{i}").as_bytes()).unwrap();
+        dev.device
+            .publish(&dev.topic(), format!("{i}").as_bytes())
+            .unwrap();
     }
     assert_eq!(env.client.stats().tls_handshakes, 1);
     assert_eq!(env.emu.handshakes(), 1);
@@ -512,10 +546,15 @@ fn endpoint_change_drops_the_token() {
     let dev = env.device(Cloud::UCloud);
     dev.device.auth().unwrap();
     assert!(dev.device.token().is_some());
-    dev.device.set_endpoint(&format!("{}/", env.emu.ucloud_url())).unwrap();
+    dev.device
+        .set_endpoint(&format!("{}/", env.emu.ucloud_url()))
+        .unwrap();
     assert!(dev.device.token().is_some(), "same endpoint, token kept");
     dev.device.set_region("cn-gd").unwrap();
-    assert!(dev.device.token().is_some(), "explicit endpoint wins over region");
+    assert!(
+        dev.device.token().is_some(),
+        "explicit endpoint wins over region"
+    );
     let other = Env::device(&env, Cloud::UCloud);
     other.device.auth().unwrap();
     other.device.set_endpoint("https://127.0.0.1:1/x").unwrap();
@@ -548,7 +587,12 @@ fn default_endpoints_follow_the_region() {
 #[test]
 fn bad_device_arguments() {
     let env = env();
-    for (p, d, s) in [("", "d", "s"), ("p", "", "s"), ("p", "d", ""), ("p/x", "d", "s")] {
+    for (p, d, s) in [
+        ("", "d", "s"),
+        ("p", "", "s"),
+        ("p", "d", ""),
+        ("p/x", "d", "s"),
+    ] {
         let e = env.client.device(Cloud::UCloud, p, d, s).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArg);
     }

@@ -45,9 +45,18 @@ fn trace_logs_and_errors_never_carry_secrets() {
         env.control(&format!("expire {}", dev.key()));
         dev.device.publish(&dev.topic(), b"again").unwrap();
         forbidden.push(dev.device.token().unwrap().0.expose().to_string());
-        let code = if cloud == Cloud::UCloud { 100073 } else { 20003 };
+        let code = if cloud == Cloud::UCloud {
+            100073
+        } else {
+            20003
+        };
         env.control(&format!("fail publish {} {code} 2", dev.key()));
-        errors.push(dev.device.publish(&dev.topic(), b"x").unwrap_err().to_string());
+        errors.push(
+            dev.device
+                .publish(&dev.topic(), b"x")
+                .unwrap_err()
+                .to_string(),
+        );
         forbidden.push(dev.device.token().unwrap().0.expose().to_string());
         env.control(&format!("fail auth {} http503 5", dev.key()));
         errors.push(dev.device.auth().unwrap_err().to_string());
@@ -67,13 +76,22 @@ fn trace_logs_and_errors_never_carry_secrets() {
         errors.push(wrong.publish(&dev.topic(), b"x").unwrap_err().to_string());
         forbidden.push("wrong-secret-value".into());
         // A token set by the application.
-        dev.device.set_token("app-supplied-token-1234", None).unwrap();
+        dev.device
+            .set_token("app-supplied-token-1234", None)
+            .unwrap();
         forbidden.push("app-supplied-token-1234".into());
         dev.device.publish(&dev.topic(), b"y").unwrap();
     }
 
     let logs = env.logs.lock().unwrap().clone();
-    if std::env::var_os("SHOW_LOGS").is_some() { for l in &logs { eprintln!("{l}"); } for e in &errors { eprintln!("ERR: {e}"); } }
+    if std::env::var_os("SHOW_LOGS").is_some() {
+        for l in &logs {
+            eprintln!("{l}");
+        }
+        for e in &errors {
+            eprintln!("ERR: {e}");
+        }
+    }
     assert!(logs.len() > 40, "TRACE produced {} lines", logs.len());
     for level in ["Error", "Warn", "Info", "Debug", "Trace"] {
         assert!(

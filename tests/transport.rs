@@ -71,7 +71,8 @@ fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
                 }
                 let upstream = TcpStream::connect(&target).unwrap();
                 let mut c = client;
-                c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+                c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
                 let (mut up_r, mut up_w) = (upstream.try_clone().unwrap(), upstream);
                 let mut c_w = c.try_clone().unwrap();
                 let leftover = reader.buffer().to_vec();
@@ -124,7 +125,8 @@ fn proxy_urls_are_checked() {
             "{bad}"
         );
     }
-    cfg.set_proxy(Some("http://user:pw@127.0.0.1:3128")).unwrap();
+    cfg.set_proxy(Some("http://user:pw@127.0.0.1:3128"))
+        .unwrap();
     cfg.set_proxy(None).unwrap();
 }
 
@@ -136,7 +138,8 @@ fn dead_proxy_is_a_connect_error() {
         .unwrap()
         .port();
     let env = env_with(Options::default(), |c| {
-        c.set_proxy(Some(&format!("http://127.0.0.1:{port}"))).unwrap();
+        c.set_proxy(Some(&format!("http://127.0.0.1:{port}")))
+            .unwrap();
     });
     let dev = env.device(Cloud::UCloud);
     let e = dev.device.auth().unwrap_err();

@@ -40,8 +40,9 @@ impl From<LogLevel> for iothttp_log_level {
 /// Log callback: `msg` is one NUL-terminated line, valid only during the call. It is called
 /// from whichever thread is making the request, possibly several at once; it must not call
 /// back into iothttp and must not unwind (no C++ exceptions, no longjmp).
-pub type iothttp_log_fn =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, level: iothttp_log_level, msg: *const c_char)>;
+pub type iothttp_log_fn = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, level: iothttp_log_level, msg: *const c_char),
+>;
 
 /// Configuration for a client. Made by `iothttp_config_new`, released by
 /// `iothttp_config_free`. A client copies what it needs: the config may be freed or reused
@@ -168,11 +169,13 @@ pub unsafe extern "C" fn iothttp_config_set_retries(
     max_delay_ms: u32,
 ) -> iothttp_result {
     guard(|| {
-        unsafe { arg_ref(cfg, "cfg") }?.get().set_retries(RetryPolicy {
-            max_attempts,
-            base_delay: Duration::from_millis(base_delay_ms.into()),
-            max_delay: Duration::from_millis(max_delay_ms.into()),
-        })?;
+        unsafe { arg_ref(cfg, "cfg") }?
+            .get()
+            .set_retries(RetryPolicy {
+                max_attempts,
+                base_delay: Duration::from_millis(base_delay_ms.into()),
+                max_delay: Duration::from_millis(max_delay_ms.into()),
+            })?;
         Ok(())
     })
 }

@@ -1,11 +1,13 @@
 //! `iothttp_device`: a device identity (auth, token, publish).
 
 use std::collections::HashMap;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::sync::Mutex;
 use std::thread::ThreadId;
 
 use super::client::iothttp_client;
+use super::source::{iothttp_progress_fn, iothttp_source};
+use super::upload::with_progress;
 use super::{
     arg_bytes, arg_out, arg_ref, arg_str, check_room, copy_cstr, give, guard, guard_quiet,
     iothttp_result, take, write_cstr,
@@ -266,6 +268,32 @@ pub unsafe extern "C" fn iothttp_device_publish(
         }
         dev.remember_reply(published.data);
         Ok(())
+    })
+}
+
+/// UCloud device file upload: request an upload URL signed with the device secret, then
+/// stream `src` with `PUT`, `Content-Type: content_type` and `Content-MD5` (lowercase hex,
+/// computed in one pass over the source unless set with `iothttp_source_set_md5_hex`).
+/// Retried from the start of a rewindable source after a broken connection or an expired URL.
+/// `progress` may be NULL. `IOTHTTP_E_UNSUPPORTED` for Aliyun devices.
+#[no_mangle]
+pub unsafe extern "C" fn iothttp_device_upload_file(
+    dev: *mut iothttp_device,
+    file_name: *const c_char,
+    content_type: *const c_char,
+    src: *mut iothttp_source,
+    progress: iothttp_progress_fn,
+    userdata: *mut c_void,
+) -> iothttp_result {
+    guard(|| {
+        let dev = unsafe { arg_ref(dev, "dev") }?;
+        let file_name = unsafe { arg_str(file_name, "file_name") }?;
+        let content_type = unsafe { arg_str(content_type, "content_type") }?;
+        let src = unsafe { arg_ref(src, "src") }?;
+        let mut src = src.lock()?;
+        with_progress(progress, userdata, |p| {
+            dev.inner.upload_file(file_name, content_type, &mut src, p)
+        })
     })
 }
 

@@ -12,6 +12,7 @@
 
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)] // the safety contract is in the header comments
+#![allow(clippy::too_many_arguments)] // the C signatures are fixed by the API contract
 
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -22,6 +23,8 @@ pub mod client;
 pub mod config;
 pub mod device;
 pub mod result;
+pub mod source;
+pub mod upload;
 
 pub use result::iothttp_result;
 
@@ -60,14 +63,12 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str
         return Err(Error::invalid(format!("argument '{name}' is NULL")));
     }
     // SAFETY: the caller passes a NUL-terminated string (header contract).
-    unsafe { CStr::from_ptr(p) }
-        .to_str()
-        .map_err(|e| {
-            Error::invalid(format!(
-                "argument '{name}' is not valid UTF-8 (byte {})",
-                e.valid_up_to()
-            ))
-        })
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|e| {
+        Error::invalid(format!(
+            "argument '{name}' is not valid UTF-8 (byte {})",
+            e.valid_up_to()
+        ))
+    })
 }
 
 /// A required handle argument.

@@ -1,7 +1,7 @@
 //! `iothttp_result`, the per-thread error state, and the version.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 
 use crate::error::{Error, ErrorKind};
 
@@ -91,29 +91,29 @@ impl From<ErrorKind> for iothttp_result {
 }
 
 /// Every result with its name, for `iothttp_result_name` and the tests.
-pub(crate) const ALL: &[(iothttp_result, &str)] = &[
-    (IOTHTTP_OK, "IOTHTTP_OK\0"),
-    (IOTHTTP_E_INVALID_ARG, "IOTHTTP_E_INVALID_ARG\0"),
-    (IOTHTTP_E_TOO_LARGE, "IOTHTTP_E_TOO_LARGE\0"),
-    (IOTHTTP_E_UNSUPPORTED, "IOTHTTP_E_UNSUPPORTED\0"),
-    (IOTHTTP_E_BUFFER_TOO_SMALL, "IOTHTTP_E_BUFFER_TOO_SMALL\0"),
-    (IOTHTTP_E_CONNECT, "IOTHTTP_E_CONNECT\0"),
-    (IOTHTTP_E_TLS, "IOTHTTP_E_TLS\0"),
-    (IOTHTTP_E_TIMEOUT, "IOTHTTP_E_TIMEOUT\0"),
-    (IOTHTTP_E_IO, "IOTHTTP_E_IO\0"),
-    (IOTHTTP_E_HTTP, "IOTHTTP_E_HTTP\0"),
-    (IOTHTTP_E_BAD_RESPONSE, "IOTHTTP_E_BAD_RESPONSE\0"),
-    (IOTHTTP_E_AUTH, "IOTHTTP_E_AUTH\0"),
-    (IOTHTTP_E_TOKEN, "IOTHTTP_E_TOKEN\0"),
-    (IOTHTTP_E_DENIED, "IOTHTTP_E_DENIED\0"),
-    (IOTHTTP_E_RATE_LIMITED, "IOTHTTP_E_RATE_LIMITED\0"),
-    (IOTHTTP_E_UNAVAILABLE, "IOTHTTP_E_UNAVAILABLE\0"),
-    (IOTHTTP_E_CLOUD, "IOTHTTP_E_CLOUD\0"),
-    (IOTHTTP_E_READ, "IOTHTTP_E_READ\0"),
-    (IOTHTTP_E_SIZE_MISMATCH, "IOTHTTP_E_SIZE_MISMATCH\0"),
-    (IOTHTTP_E_NOT_REWINDABLE, "IOTHTTP_E_NOT_REWINDABLE\0"),
-    (IOTHTTP_E_CANCELLED, "IOTHTTP_E_CANCELLED\0"),
-    (IOTHTTP_E_INTERNAL, "IOTHTTP_E_INTERNAL\0"),
+pub(crate) const ALL: &[(iothttp_result, &CStr)] = &[
+    (IOTHTTP_OK, c"IOTHTTP_OK"),
+    (IOTHTTP_E_INVALID_ARG, c"IOTHTTP_E_INVALID_ARG"),
+    (IOTHTTP_E_TOO_LARGE, c"IOTHTTP_E_TOO_LARGE"),
+    (IOTHTTP_E_UNSUPPORTED, c"IOTHTTP_E_UNSUPPORTED"),
+    (IOTHTTP_E_BUFFER_TOO_SMALL, c"IOTHTTP_E_BUFFER_TOO_SMALL"),
+    (IOTHTTP_E_CONNECT, c"IOTHTTP_E_CONNECT"),
+    (IOTHTTP_E_TLS, c"IOTHTTP_E_TLS"),
+    (IOTHTTP_E_TIMEOUT, c"IOTHTTP_E_TIMEOUT"),
+    (IOTHTTP_E_IO, c"IOTHTTP_E_IO"),
+    (IOTHTTP_E_HTTP, c"IOTHTTP_E_HTTP"),
+    (IOTHTTP_E_BAD_RESPONSE, c"IOTHTTP_E_BAD_RESPONSE"),
+    (IOTHTTP_E_AUTH, c"IOTHTTP_E_AUTH"),
+    (IOTHTTP_E_TOKEN, c"IOTHTTP_E_TOKEN"),
+    (IOTHTTP_E_DENIED, c"IOTHTTP_E_DENIED"),
+    (IOTHTTP_E_RATE_LIMITED, c"IOTHTTP_E_RATE_LIMITED"),
+    (IOTHTTP_E_UNAVAILABLE, c"IOTHTTP_E_UNAVAILABLE"),
+    (IOTHTTP_E_CLOUD, c"IOTHTTP_E_CLOUD"),
+    (IOTHTTP_E_READ, c"IOTHTTP_E_READ"),
+    (IOTHTTP_E_SIZE_MISMATCH, c"IOTHTTP_E_SIZE_MISMATCH"),
+    (IOTHTTP_E_NOT_REWINDABLE, c"IOTHTTP_E_NOT_REWINDABLE"),
+    (IOTHTTP_E_CANCELLED, c"IOTHTTP_E_CANCELLED"),
+    (IOTHTTP_E_INTERNAL, c"IOTHTTP_E_INTERNAL"),
 ];
 
 struct LastError {
@@ -172,8 +172,7 @@ pub extern "C" fn iothttp_result_name(result: u32) -> *const c_char {
     ALL.iter()
         .find(|(r, _)| *r as u32 == result)
         .map(|(_, n)| n.as_ptr())
-        .unwrap_or("IOTHTTP_UNKNOWN\0".as_ptr())
-        .cast()
+        .unwrap_or(c"IOTHTTP_UNKNOWN".as_ptr())
 }
 
 /// A human message for the last failure on this thread: what failed, where and why, never a
@@ -214,7 +213,6 @@ pub const IOTHTTP_VERSION_PATCH: u32 = 0;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
 
     #[test]
     fn version_macros_match_the_crate() {
@@ -238,8 +236,8 @@ mod tests {
     fn names_are_unique_and_match() {
         for (r, n) in ALL {
             let got = unsafe { CStr::from_ptr(iothttp_result_name(*r as u32)) };
-            assert_eq!(got.to_bytes_with_nul(), n.as_bytes());
-            assert_eq!(format!("{r:?}\0"), *n);
+            assert_eq!(got, *n);
+            assert_eq!(format!("{r:?}"), n.to_str().unwrap());
         }
         let mut codes: Vec<u32> = ALL.iter().map(|(r, _)| *r as u32).collect();
         codes.sort();
