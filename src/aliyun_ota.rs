@@ -374,17 +374,23 @@ fn parse_rpc(resp: &Response) -> std::result::Result<UploadParams, RpcFailure> {
     let success = map.get("Success").and_then(Value::as_bool);
     if (200..300).contains(&s) && success == Some(true) {
         let data = map.get("Data").and_then(Value::as_object).ok_or_else(|| {
-            RpcFailure::Other(Error::new(
-                ErrorKind::BadResponse,
-                format!("{WHAT}: success reply has no Data"),
-            ))
+            RpcFailure::Other(
+                Error::new(
+                    ErrorKind::BadResponse,
+                    format!("{WHAT}: success reply has no Data"),
+                )
+                .with_http_status(s),
+            )
         })?;
         let need = |name: &str| {
             string_field(data, name).ok_or_else(|| {
-                RpcFailure::Other(Error::new(
-                    ErrorKind::BadResponse,
-                    format!("{WHAT}: reply lacks Data.{name}"),
-                ))
+                RpcFailure::Other(
+                    Error::new(
+                        ErrorKind::BadResponse,
+                        format!("{WHAT}: reply lacks Data.{name}"),
+                    )
+                    .with_http_status(s),
+                )
             })
         };
         let firmware_url = need("FirmwareUrl")?;

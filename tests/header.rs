@@ -20,7 +20,11 @@ fn header_matches_the_source() {
         let name = if let Some(rest) = line.strip_prefix("#define ") {
             rest.split_whitespace().next()
         } else if let Some(rest) = line.strip_prefix("typedef ") {
-            rest.trim_end_matches(';').split_whitespace().last()
+            match rest.split_once("(*") {
+                // typedef ret (*name)(args);
+                Some((_, after)) => after.split(')').next(),
+                None => rest.trim_end_matches(';').split_whitespace().last(),
+            }
         } else if !line.starts_with([' ', '#', '/', '*', '}', '{']) && line.contains('(') {
             line.split('(')
                 .next()
@@ -29,7 +33,7 @@ fn header_matches_the_source() {
             None
         };
         if let Some(name) = name {
-            let name = name.trim_start_matches('*').trim_start_matches("(*");
+            let name = name.trim_start_matches('*');
             assert!(
                 name.starts_with("iothttp_") || name.starts_with("IOTHTTP_"),
                 "unprefixed C name in the header: {line}"

@@ -5,8 +5,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 
-use crate::state::{DeviceKey, Injected, Op, Shared};
-use crate::{aliyun, ucloud, Cloud};
+use crate::sign::json_str;
+use crate::state::{
+    DeviceKey, Injected, Op, Shared, StoreKind, StoredObject, Subject, SubjectKind, UrlKind,
+};
+use crate::{agc, aliyun, oss, ota, ucloud, ufile, Cloud};
 
 /// Longest accepted control line.
 const MAX_LINE: u64 = 64 * 1024;
@@ -20,13 +23,30 @@ const MAX_SECONDS: u64 = 100 * 366 * 86_400;
 pub const HELP: &str = "commands: \
 add-device <cloud> <product> <device> <secret> [disabled] | \
 disable <cloud> <product> <device> | enable <cloud> <product> <device> | \
-fail <auth|publish> <cloud> <product> <device> <code|http503|http429|http302|http500|http404> <count> | \
-delay <auth|publish> <cloud> <product> <device> <ms> <count> | \
+add-account <access_key_id> <secret> | add-agc-client <client_id> <secret> | \
+fail <op> <subject> <code|http503|http429|http302|http500|http404> <count> | \
+delay <op> <subject> <ms> <count> | cut <op> <subject> <after-bytes> <count> | \
 expire <cloud> <product> <device> | revoke <cloud> <product> <device> | \
-token-ttl <cloud> <seconds> | reply-data <cloud> <product> <device> [text...] | \
+expire agc <client_id> | revoke agc <client_id> | \
+token-ttl <cloud|agc> <seconds> | url-ttl <ufile|oss|obs> <seconds> | \
+reply-data <cloud> <product> <device> [text...] | \
 skew <seconds> | date-header on|off | stats <cloud> <product> <device> | \
-counters <cloud> <product> <device> | handshakes | connections | reset-faults | \
-log on|off | quit | help  (cloud: ucloud|aliyun)";
+counters <cloud> <product> <device> | objects | object <store> <key...> | upload-stats | \
+clear-objects | handshakes | connections | reset-faults | log on|off | quit | help  \
+(cloud: ucloud|aliyun; store: ufile|oss|obs|store|store-form; \
+op and subject: auth|publish <cloud> <product> <device>, \
+file-url|file-put ucloud <product> <device>, ota-url|oss-post account <access_key_id>, \
+agc-token|agc-url|obs-put agc <client_id>, store-put|store-form any; \
+every upload op also takes the subject any; cut: file-put|oss-post|obs-put|store-put|store-form; \
+codes: auth/publish/file-url the cloud's numbers, file-put -148643|-148654|-148655|-148656, \
+agc-token/agc-url 205524992|205524993|204144641, ota-url Throttling.User|ServiceUnavailable|\
+InternalError|SignatureDoesNotMatch|InvalidAccessKeyId.NotFound|SignatureNonceUsed|\
+InvalidTimeStamp.Expired|MissingParameter|InvalidParameter|InvalidAction.NotFound|\
+iot.system.SystemException|iot.common.InvalidFormattedParameter, oss-post/store-form \
+AccessDenied|SignatureDoesNotMatch|InvalidAccessKeyId|InvalidPolicyDocument|EntityTooLarge|\
+EntityTooSmall|MalformedPOSTRequest|InvalidArgument|InternalError|ServiceUnavailable, \
+obs-put/store-put SignatureDoesNotMatch|AccessDenied|XAmzContentSHA256Mismatch|BadDigest|\
+InvalidDigest|MissingContentLength|InvalidArgument|InternalError|ServiceUnavailable|SlowDown)";
 
 /// Splits off up to `n` whitespace-separated words; returns them and the rest of the line
 /// (leading whitespace removed).
@@ -76,7 +96,9 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_fault(cloud: Cloud, s: &str) -> Result<Injected, String> {
+/// The answer a `fail` rule of `op` injects: a bare HTTP status, or one of the op's
+/// documented (or, where the documents give none, the emulator's) error codes.
+fn parse_fault(op: Op, subject: &Subject, s: &str) -> Result<Injected, String> {
     match s {
         "http503" => return Ok(Injected::Http(503)),
         "http429" => return Ok(Injected::Http(429)),
@@ -85,18 +107,209 @@ fn parse_fault(cloud: Cloud, s: &str) -> Result<Injected, String> {
         "http404" => return Ok(Injected::Http(404)),
         _ => {}
     }
-    let code: u32 = parse_num(s, "code")?;
-    let documented = match cloud {
-        Cloud::Ucloud => ucloud::message(code),
-        Cloud::Aliyun => aliyun::message(code),
+    let named = |name: Option<&'static str>| {
+        name.map(Injected::Name)
+            .ok_or_else(|| format!("'{s}' is not an error code of {}", op.name()))
     };
-    match documented {
-        Some(_) if code != 0 => Ok(Injected::Code(code)),
-        _ => Err(format!(
-            "code {code} is not a documented {} error code",
-            cloud.as_str()
-        )),
+    let numbered = |valid: bool, code: i64| {
+        if valid && code != 0 {
+            Ok(Injected::Code(code))
+        } else {
+            Err(format!("code {code} is not an error code of {}", op.name()))
+        }
+    };
+    match op {
+        Op::Auth | Op::Publish => {
+            let code: u32 = parse_num(s, "code")?;
+            let cloud = match subject {
+                Subject::Device(key) => key.0,
+                _ => return Err("auth and publish rules name a device".into()),
+            };
+            let documented = match cloud {
+                Cloud::Ucloud => ucloud::message(code),
+                Cloud::Aliyun => aliyun::message(code),
+            };
+            match documented {
+                Some(_) if code != 0 => Ok(Injected::Code(code.into())),
+                _ => Err(format!(
+                    "code {code} is not a documented {} error code",
+                    cloud.as_str()
+                )),
+            }
+        }
+        Op::FileUrl => {
+            let code: u32 = parse_num(s, "code")?;
+            numbered(ucloud::message(code).is_some(), code.into())
+        }
+        Op::FilePut => {
+            let code: i64 = parse_num(s, "code")?;
+            numbered(ufile::is_code(code), code)
+        }
+        Op::AgcToken | Op::AgcUrl => {
+            let code: i64 = parse_num(s, "code")?;
+            numbered(agc::is_code(code), code)
+        }
+        Op::OtaUrl => named(ota::code_name(s)),
+        Op::OssPost | Op::StoreForm => named(oss::code_name(s)),
+        Op::ObsPut | Op::StorePut => named(agc::s3_code_name(s)),
     }
+}
+
+/// Parses `<subject…>` at the start of `args` for `op`; returns it and the remaining words.
+fn parse_subject<'a>(op: Op, args: &'a [&'a str]) -> Result<(Subject, &'a [&'a str]), String> {
+    let kind = op.subject_kind();
+    let first = *args.first().ok_or("missing subject")?;
+    let (subject, rest) = match first {
+        "any" => (Subject::Any, &args[1..]),
+        "account" | "agc" => {
+            let id = *args.get(1).ok_or_else(|| format!("{first} needs an id"))?;
+            let subject = if first == "account" {
+                Subject::Account(id.to_string())
+            } else {
+                Subject::Agc(id.to_string())
+            };
+            (subject, &args[2..])
+        }
+        _ => {
+            if args.len() < 3 {
+                return Err(format!("unknown subject '{first}'"));
+            }
+            (Subject::Device(parse_device(&args[..3])?), &args[3..])
+        }
+    };
+    let fits = match (&subject, kind) {
+        (Subject::Any, SubjectKind::Device(None)) => false,
+        (Subject::Any, _) => true,
+        (Subject::Device(_), SubjectKind::Device(None)) => true,
+        (Subject::Device(key), SubjectKind::Device(Some(cloud))) => key.0 == cloud,
+        (Subject::Account(_), SubjectKind::Account) => true,
+        (Subject::Agc(_), SubjectKind::Agc) => true,
+        _ => false,
+    };
+    if !fits {
+        let expected = match kind {
+            SubjectKind::Device(None) => "<cloud> <product> <device>",
+            SubjectKind::Device(Some(_)) => "ucloud <product> <device> | any",
+            SubjectKind::Account => "account <access_key_id> | any",
+            SubjectKind::Agc => "agc <client_id> | any",
+            SubjectKind::AnyOnly => "any",
+        };
+        return Err(format!("{} takes the subject {expected}", op.name()));
+    }
+    Ok((subject, rest))
+}
+
+fn object_json(
+    store: StoreKind,
+    key: &str,
+    o: &StoredObject,
+    shared: &Shared,
+    full: bool,
+) -> String {
+    let stats = shared
+        .lock()
+        .key_stats
+        .get(&(store, key.to_string()))
+        .copied()
+        .unwrap_or_default();
+    let mut out = format!(
+        "{{\"store\":\"{}\",\"key\":{},\"size\":{},\"md5\":\"{}\",\"sha256\":\"{}\",\
+         \"uploads_started\":{},\"uploads_completed\":{}",
+        store.name(),
+        json_str(key),
+        o.size,
+        o.md5,
+        o.sha256,
+        stats.started,
+        stats.completed
+    );
+    if full {
+        let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "null".to_string(), json_str);
+        out.push_str(&format!(
+            ",\"content_type\":{},\"file_field\":{},\"filename\":{}",
+            opt(&o.content_type),
+            opt(&o.file_field),
+            opt(&o.filename)
+        ));
+        for (label, pairs) in [("headers", &o.headers), ("fields", &o.fields)] {
+            // A JSON object; repeated names are joined with ", ".
+            let mut merged: Vec<(&str, String)> = Vec::new();
+            for (n, v) in pairs {
+                match merged.iter_mut().find(|(m, _)| m == n) {
+                    Some((_, existing)) => {
+                        existing.push_str(", ");
+                        existing.push_str(v);
+                    }
+                    None => merged.push((n.as_str(), v.clone())),
+                }
+            }
+            let body = merged
+                .iter()
+                .map(|(n, v)| format!("{}:{}", json_str(n), json_str(v)))
+                .collect::<Vec<_>>()
+                .join(",");
+            out.push_str(&format!(",\"{label}\":{{{body}}}"));
+        }
+    }
+    out.push('}');
+    out
+}
+
+fn objects_json(shared: &Shared) -> String {
+    let objects: Vec<_> = shared
+        .lock()
+        .objects
+        .iter()
+        .map(|((store, key), o)| (*store, key.clone(), o.clone()))
+        .collect();
+    let items: Vec<String> = objects
+        .iter()
+        .map(|(store, key, o)| object_json(*store, key, o, shared, false))
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn upload_stats_json(shared: &Shared) -> String {
+    let state = shared.lock();
+    let ops = Op::ALL
+        .iter()
+        .filter(|op| op.is_upload_op())
+        .map(|op| {
+            let s = state.op_stats.get(op).copied().unwrap_or_default();
+            format!(
+                "\"{}\":{{\"attempts\":{},\"completions\":{},\"rejections\":{},\"aborts\":{}}}",
+                op.name(),
+                s.attempts,
+                s.completions,
+                s.rejections,
+                s.aborts
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let keys = state
+        .key_stats
+        .iter()
+        .map(|((store, key), s)| {
+            format!(
+                "{{\"store\":\"{}\",\"key\":{},\"started\":{},\"completed\":{}}}",
+                store.name(),
+                json_str(key),
+                s.started,
+                s.completed
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    format!("{{\"ops\":{{{ops}}},\"keys\":[{keys}]}}")
+}
+
+fn parse_secs(s: &str) -> Result<u64, String> {
+    let secs: u64 = parse_num(s, "seconds")?;
+    if secs > MAX_SECONDS {
+        return Err(format!("seconds must be at most {MAX_SECONDS}"));
+    }
+    Ok(secs)
 }
 
 fn stats_json(shared: &Shared, key: &DeviceKey, with_messages: bool) -> Result<String, String> {
@@ -165,27 +378,109 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
             d.disabled = command == "disable";
             Ok(format!("{command}d"))
         }
-        "fail" | "delay" => {
-            let what = if command == "fail" {
-                "fail <auth|publish> <cloud> <product> <device> <code|http503|http429|http302|http500|http404> <count>"
-            } else {
-                "delay <auth|publish> <cloud> <product> <device> <ms> <count>"
-            };
-            arity(6, what)?;
-            let op = Op::parse(args[0]).ok_or_else(|| usage(what))?;
-            let key = parse_device(&args[1..4])?;
-            let count = parse_count(args[5])?;
-            if command == "fail" {
-                let fault = parse_fault(key.0, args[4])?;
-                shared.lock().add_fail_rule(op, key, fault, count);
-            } else {
-                let ms: u64 = parse_num(args[4], "ms")?;
-                if ms > MAX_DELAY_MS {
-                    return Err(format!("ms must be at most {MAX_DELAY_MS}"));
+        "fail" | "delay" | "cut" => {
+            let what = match command {
+                "fail" => {
+                    "fail <op> <subject> <code|http503|http429|http302|http500|http404> <count>"
                 }
-                shared.lock().add_delay_rule(op, key, ms, count);
+                "delay" => "delay <op> <subject> <ms> <count>",
+                _ => "cut <op> <subject> <after-bytes> <count>",
+            };
+            let op = args
+                .first()
+                .and_then(|a| Op::parse(a))
+                .ok_or_else(|| usage(what))?;
+            let (subject, rest) = parse_subject(op, &args[1..])?;
+            let [value, count] = rest else {
+                return Err(usage(what));
+            };
+            let count = parse_count(count)?;
+            match command {
+                "fail" => {
+                    let fault = parse_fault(op, &subject, value)?;
+                    shared.lock().add_fail_rule(op, subject, fault, count);
+                }
+                "delay" => {
+                    let ms: u64 = parse_num(value, "ms")?;
+                    if ms > MAX_DELAY_MS {
+                        return Err(format!("ms must be at most {MAX_DELAY_MS}"));
+                    }
+                    shared.lock().add_delay_rule(op, subject, ms, count);
+                }
+                _ => {
+                    if !op.has_upload_body() {
+                        return Err(format!(
+                            "cut applies to file-put, oss-post, obs-put, store-put and store-form, not {}",
+                            op.name()
+                        ));
+                    }
+                    let bytes: u64 = parse_num(value, "after-bytes")?;
+                    shared.lock().add_cut_rule(op, subject, bytes, count);
+                }
             }
             Ok("armed".into())
+        }
+        "add-account" | "add-agc-client" => {
+            arity(2, &format!("{command} <id> <secret>"))?;
+            let mut state = shared.lock();
+            let registry = if command == "add-account" {
+                &mut state.accounts
+            } else {
+                &mut state.agc_clients
+            };
+            let new = registry
+                .insert(args[0].to_string(), args[1].to_string())
+                .is_none();
+            Ok(if new { "added" } else { "updated" }.into())
+        }
+        "expire" | "revoke" if args.first() == Some(&"agc") => {
+            arity(2, &format!("{command} agc <client_id>"))?;
+            let mut state = shared.lock();
+            if !state.agc_clients.contains_key(args[1]) {
+                return Err("no such agc client".into());
+            }
+            let n = state.end_agc_tokens(args[1], command == "revoke");
+            Ok(format!("{n} tokens {command}d"))
+        }
+        "url-ttl" => {
+            arity(2, "url-ttl <ufile|oss|obs> <seconds>")?;
+            let kind = UrlKind::parse(args[0])
+                .ok_or_else(|| format!("unknown url kind '{}' (ufile|oss|obs)", args[0]))?;
+            let secs = parse_secs(args[1])?;
+            shared.lock().set_url_ttl_secs(kind, secs);
+            Ok(format!("url-ttl {} {secs}", args[0]))
+        }
+        "objects" => {
+            arity(0, "objects")?;
+            Ok(objects_json(shared))
+        }
+        "object" => {
+            let (words, key) = split_words(line, 2);
+            if words.len() < 2 || key.is_empty() {
+                return Err(usage("object <store> <key...>"));
+            }
+            let store = StoreKind::parse(words[1]).ok_or_else(|| {
+                format!(
+                    "unknown store '{}' (ufile|oss|obs|store|store-form)",
+                    words[1]
+                )
+            })?;
+            let object = shared
+                .lock()
+                .objects
+                .get(&(store, key.to_string()))
+                .cloned()
+                .ok_or("no such object")?;
+            Ok(object_json(store, key, &object, shared, true))
+        }
+        "upload-stats" => {
+            arity(0, "upload-stats")?;
+            Ok(upload_stats_json(shared))
+        }
+        "clear-objects" => {
+            arity(0, "clear-objects")?;
+            shared.lock().clear_objects();
+            Ok("objects cleared".into())
         }
         "expire" | "revoke" => {
             arity(3, &format!("{command} <cloud> <product> <device>"))?;
@@ -202,12 +497,13 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
             Ok(format!("{n} tokens {command}d"))
         }
         "token-ttl" => {
-            arity(2, "token-ttl <cloud> <seconds>")?;
-            let cloud = parse_cloud(args[0])?;
-            let secs: u64 = parse_num(args[1], "seconds")?;
-            if secs > MAX_SECONDS {
-                return Err(format!("seconds must be at most {MAX_SECONDS}"));
+            arity(2, "token-ttl <ucloud|aliyun|agc> <seconds>")?;
+            let secs = parse_secs(args[1])?;
+            if args[0] == "agc" {
+                shared.lock().agc_token_ttl_secs = secs;
+                return Ok(format!("token-ttl agc {secs}"));
             }
+            let cloud = parse_cloud(args[0])?;
             shared.lock().set_token_ttl_secs(cloud, secs);
             Ok(format!("token-ttl {} {secs}", cloud.as_str()))
         }
@@ -375,5 +671,72 @@ mod tests {
         );
         assert_eq!(run("date-header off").as_deref(), Ok("date-header off"));
         assert!(!shared.date_header());
+    }
+
+    #[test]
+    fn upload_commands() {
+        let shared = Shared::default();
+        let run = |s: &str| execute(&shared, s);
+        assert_eq!(run("add-account ak sk").as_deref(), Ok("added"));
+        assert_eq!(run("add-account ak sk2").as_deref(), Ok("updated"));
+        assert!(run("add-account ak").is_err());
+        assert_eq!(run("add-agc-client c s").as_deref(), Ok("added"));
+        assert_eq!(run("url-ttl ufile 0").as_deref(), Ok("url-ttl ufile 0"));
+        assert_eq!(run("url-ttl oss 5").as_deref(), Ok("url-ttl oss 5"));
+        assert!(run("url-ttl s3 5").is_err());
+        assert_eq!(run("token-ttl agc 10").as_deref(), Ok("token-ttl agc 10"));
+        assert_eq!(shared.lock().agc_token_ttl_secs, 10);
+        assert_eq!(run("expire agc c").as_deref(), Ok("0 tokens expired"));
+        assert!(run("expire agc nobody").is_err());
+
+        // Subjects per op.
+        for ok in [
+            "fail file-url ucloud p d 130 1",
+            "fail file-put ucloud p d -148655 1",
+            "fail file-put any http503 2",
+            "fail ota-url account ak Throttling.User 1",
+            "fail ota-url any ServiceUnavailable 1",
+            "fail ota-url account ak iot.system.SystemException 1",
+            "fail oss-post account ak AccessDenied 1",
+            "fail agc-token agc c 205524992 1",
+            "fail agc-url agc c 204144641 1",
+            "fail obs-put agc c SlowDown 1",
+            "fail store-put any BadDigest 1",
+            "fail store-form any MalformedPOSTRequest 1",
+            "delay obs-put agc c 10 1",
+            "delay store-form any 10 1",
+            "cut file-put ucloud p d 0 1",
+            "cut oss-post any 100 3",
+            "cut store-form any 100 1",
+        ] {
+            assert_eq!(run(ok).as_deref(), Ok("armed"), "{ok}");
+        }
+        for bad in [
+            "fail file-url aliyun p d 130 1",
+            "fail file-put ucloud p d 171 1",
+            "fail ota-url agc c Throttling.User 1",
+            "fail ota-url account ak Nope 1",
+            "fail oss-post account ak XAmzContentSHA256Mismatch 1",
+            "fail agc-url agc c 1 1",
+            "fail store-put account ak BadDigest 1",
+            "fail auth any 130 1",
+            "fail store-put any BadDigest 0",
+            "fail store-put any BadDigest",
+            "fail nothing any BadDigest 1",
+            "cut agc-url agc c 10 1",
+            "cut store-put any x 1",
+        ] {
+            assert!(run(bad).is_err(), "{bad}");
+        }
+        assert_eq!(run("objects").as_deref(), Ok("[]"));
+        assert!(run("object oss ota/x").is_err());
+        assert!(run("object bucket x").is_err());
+        let stats: serde_json::Value = serde_json::from_str(&run("upload-stats").unwrap()).unwrap();
+        assert_eq!(stats["ops"]["obs-put"]["attempts"], 0);
+        assert_eq!(stats["keys"], serde_json::json!([]));
+        assert!(stats["ops"].get("auth").is_none());
+        assert_eq!(run("reset-faults").as_deref(), Ok("faults cleared"));
+        assert_eq!(run("clear-objects").as_deref(), Ok("objects cleared"));
+        assert!(run("help").unwrap().contains("url-ttl"));
     }
 }

@@ -58,6 +58,16 @@ impl Request {
         Ok(first)
     }
 
+    /// Every header field in order (names lowercased, values trimmed).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// True when the request carried a `Content-Length` header.
+    pub fn has_content_length(&self) -> bool {
+        self.header_values("content-length").next().is_some()
+    }
+
     /// The path part of the target (before any `?`).
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
@@ -147,14 +157,20 @@ pub enum Outcome {
     /// The client may still be sending (an unread body or a rejected head): read and discard
     /// for a moment before closing so that the response is not lost to a TCP reset.
     Linger,
+    /// The handler dropped the connection without replying (client gone, or a `cut`):
+    /// close at once, without a TLS close_notify, like a network failure.
+    Abort,
 }
 
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         200 => "OK",
+        201 => "Created",
+        204 => "No Content",
         302 => "Found",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -416,7 +432,10 @@ fn write_response(
     if let Some(ct) = resp.content_type {
         head.push_str(&format!("Content-Type: {ct}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    // RFC 9110 8.6: no Content-Length in a 204 (nor a body).
+    if resp.status != 204 {
+        head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    }
     for (name, value) in &resp.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -427,7 +446,7 @@ fn write_response(
     }
     head.push_str("\r\n");
     let mut bytes = head.into_bytes();
-    if req.is_none_or(|r| r.method != "HEAD") {
+    if req.is_none_or(|r| r.method != "HEAD") && resp.status != 204 {
         bytes.extend_from_slice(&resp.body);
     }
     out.write_all(&bytes)?;
@@ -463,7 +482,8 @@ pub fn serve(stream: &mut dyn Stream, handler: &dyn Handler) -> Outcome {
         let resp = handler.handle(&req, &mut body);
         let (remaining, continue_pending) = (body.remaining, body.continue_pending);
         if resp.abort {
-            return Outcome::Done;
+            handler.log(Some(&req), &resp);
+            return Outcome::Abort;
         }
         // An unread body is discarded so the connection stays usable, unless the client is
         // still waiting for `100 Continue` (it may never send it) or it is huge.

@@ -1,4 +1,5 @@
-//! Local emulator of the UCloud IoT-Core and Alibaba Cloud IoT HTTPS device endpoints.
+//! Local emulator of the UCloud IoT-Core, Alibaba Cloud IoT and Huawei AppGallery Connect
+//! HTTPS endpoints.
 //!
 //! It serves, on 127.0.0.1 and with a freshly generated CA, the device auth and publish
 //! endpoints exactly as the vendor documents describe them (`/ucloud/...` and `/aliyun/...`
@@ -6,6 +7,16 @@
 //! codes, HTTP errors, delays, expired tokens, clock skew) are injected with a small
 //! command language, available in-process through [`Emulator::control`] and over a plain
 //! TCP line protocol on the control port.
+//!
+//! The same port serves the upload endpoints, each body streamed through MD5 and SHA-256
+//! with fixed buffers (objects are kept as metadata and digests, never as bytes):
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /ucloud-file/api/v1/url`, `PUT /ufile/...` | UCloud device file upload (seed 000) |
+//! | `GET\|POST /aliyun-iot/`, `POST /oss/` | Alibaba GenerateOTAUploadURL and OSS PostObject (seed 002) |
+//! | `POST /agc/api/oauth2/v1/token`, `GET /agc/api/publish/v2/upload-url/for-obs`, `PUT /obs/agc-bucket/...` | AppGallery Connect upload (seed 004) |
+//! | `PUT /store/<key>`, `POST /store-form/` | generic presigned PUT and POST form |
 //!
 //! ```no_run
 //! use iothttp_emulator::{Cloud, DeviceSpec, Emulator, Options};
@@ -19,19 +30,28 @@
 //! # let _ = url;
 //! ```
 
+mod agc;
 mod aliyun;
 mod clock;
 mod control;
 mod http;
+mod multipart;
+mod oss;
+mod ota;
 mod routes;
 mod server;
 mod sign;
 mod state;
+mod store;
 mod tls;
 mod ucloud;
+mod ufile;
+mod upload;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upload_tests;
 
 use std::fs;
 use std::io;
@@ -109,6 +129,10 @@ pub struct Options {
     pub plain_http: bool,
     /// Where `ca.pem` is written; None = a fresh temporary directory, removed on drop.
     pub dir: Option<PathBuf>,
+    /// Alibaba AccessKey pairs (access_key_id, access_key_secret) registered at start.
+    pub accounts: Vec<(String, String)>,
+    /// AppGallery Connect API clients (client_id, client_secret) registered at start.
+    pub agc_clients: Vec<(String, String)>,
 }
 
 /// A running emulator. Dropping it stops the listeners, closes open connections and
@@ -162,6 +186,12 @@ impl Emulator {
             for d in &opts.devices {
                 let key = (d.cloud, d.product.clone(), d.device.clone());
                 state.add_device(key, &d.secret, d.disabled);
+            }
+            for (id, secret) in &opts.accounts {
+                state.accounts.insert(id.clone(), secret.clone());
+            }
+            for (id, secret) in &opts.agc_clients {
+                state.agc_clients.insert(id.clone(), secret.clone());
             }
         }
         let pki = tls::generate(clock::system_now_ms().div_euclid(1000))?;
@@ -227,6 +257,32 @@ impl Emulator {
     /// [`Emulator::base_url`] + `/aliyun`
     pub fn aliyun_url(&self) -> String {
         format!("{}/aliyun", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/ucloud-file`: the UCloud file host (`POST /api/v1/url`).
+    pub fn ufile_base_url(&self) -> String {
+        format!("{}/ucloud-file", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/aliyun-iot`: the Alibaba IoT RPC endpoint
+    /// (`GenerateOTAUploadURL`).
+    pub fn aliyun_iot_url(&self) -> String {
+        format!("{}/aliyun-iot", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/agc`: the AppGallery Connect API host.
+    pub fn agc_url(&self) -> String {
+        format!("{}/agc", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/store`: generic presigned PUTs go to `…/store/<key>`.
+    pub fn store_url(&self) -> String {
+        format!("{}/store", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/store-form/`: generic POST forms.
+    pub fn store_form_url(&self) -> String {
+        format!("{}/store-form/", self.base_url())
     }
 
     /// `http://127.0.0.1:PORT2` when started with `plain_http`.

@@ -10,8 +10,12 @@ use std::time::Duration;
 use iothttp_emulator::{Cloud, DeviceSpec, Emulator, Options};
 
 const USAGE: &str = "usage: iothttp-emulator [--port N] [--control-port N] [--plain-http] \
-[--dir DIR] [--device <cloud>:<product>:<device>:<secret>]... [--info-file PATH] \
-[--exit-on-stdin-eof] [--quiet]";
+[--dir DIR] [--device <cloud>:<product>:<device>:<secret>]... \
+[--account <access_key_id>:<secret>]... [--agc-client <client_id>:<secret>]... \
+[--info-file PATH] [--exit-on-stdin-eof] [--quiet]
+Without --device, demo identities are registered: ucloud demoProduct/demoDevice and aliyun \
+a1demoPK/demoDevice (secret demoSecret), the Alibaba account demoAccessKeyId / \
+demoAccessKeySecret and the AppGallery client demoClientId / demoClientSecret.";
 
 struct Args {
     opts: Options,
@@ -37,6 +41,15 @@ fn parse_device(spec: &str) -> Result<DeviceSpec, String> {
     Ok(DeviceSpec::new(cloud, product, device, secret))
 }
 
+fn parse_pair(flag: &str, spec: &str) -> Result<(String, String), String> {
+    match spec.split_once(':') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => {
+            Ok((id.to_string(), secret.to_string()))
+        }
+        _ => Err(format!("{flag} {spec}: expected <id>:<secret>")),
+    }
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut opts = Options {
         control_port: Some(0),
@@ -58,6 +71,12 @@ fn parse_args() -> Result<Args, String> {
             "--plain-http" => opts.plain_http = true,
             "--dir" => opts.dir = Some(PathBuf::from(value("--dir")?)),
             "--device" => opts.devices.push(parse_device(&value("--device")?)?),
+            "--account" => opts
+                .accounts
+                .push(parse_pair("--account", &value("--account")?)?),
+            "--agc-client" => opts
+                .agc_clients
+                .push(parse_pair("--agc-client", &value("--agc-client")?)?),
             "--info-file" => info_file = Some(PathBuf::from(value("--info-file")?)),
             "--exit-on-stdin-eof" => exit_on_stdin_eof = true,
             "--quiet" => quiet = true,
@@ -70,6 +89,12 @@ fn parse_args() -> Result<Args, String> {
             DeviceSpec::new(Cloud::Ucloud, "demoProduct", "demoDevice", "demoSecret"),
             DeviceSpec::new(Cloud::Aliyun, "a1demoPK", "demoDevice", "demoSecret"),
         ];
+        opts.accounts.push((
+            "demoAccessKeyId".to_string(),
+            "demoAccessKeySecret".to_string(),
+        ));
+        opts.agc_clients
+            .push(("demoClientId".to_string(), "demoClientSecret".to_string()));
     }
     Ok(Args {
         opts,
@@ -122,10 +147,16 @@ mod signals {
 fn info_lines(emu: &Emulator) -> String {
     let mut text = format!(
         "IOTHTTP_EMU_URL={}\nIOTHTTP_EMU_UCLOUD_URL={}\nIOTHTTP_EMU_ALIYUN_URL={}\n\
-         IOTHTTP_EMU_CA={}\n",
+         IOTHTTP_EMU_UFILE_URL={}\nIOTHTTP_EMU_ALIYUN_IOT_URL={}\nIOTHTTP_EMU_AGC_URL={}\n\
+         IOTHTTP_EMU_STORE_URL={}\nIOTHTTP_EMU_STORE_FORM_URL={}\nIOTHTTP_EMU_CA={}\n",
         emu.base_url(),
         emu.ucloud_url(),
         emu.aliyun_url(),
+        emu.ufile_base_url(),
+        emu.aliyun_iot_url(),
+        emu.agc_url(),
+        emu.store_url(),
+        emu.store_form_url(),
         emu.ca_path().display()
     );
     if let Some(addr) = emu.control_addr() {

@@ -1,5 +1,5 @@
-//! Request routing shared by both clouds: path dispatch, topic decoding, fault rules,
-//! body reading and the request log.
+//! Request routing: path dispatch (device endpoints of both clouds and the upload
+//! endpoints), topic decoding, fault rules, body reading and the request log.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::http::{Handler, Request, Response};
 use crate::sign::Sha256Stream;
-use crate::state::{DeviceKey, Injected, Op, Shared};
-use crate::{aliyun, clock, ucloud, Cloud};
+use crate::state::{DeviceKey, Injected, Op, Shared, Subject};
+use crate::{agc, aliyun, clock, oss, ota, store, ucloud, ufile, upload, Cloud};
 
 /// Largest publish body both documents allow (128 KB).
 pub const MAX_PAYLOAD: u64 = 131_072;
@@ -19,11 +19,23 @@ pub const MAX_AUTH_BODY: u64 = 64 * 1024;
 /// The HTTP request handler of the HTTPS and plain listeners.
 pub struct Router {
     pub shared: Arc<Shared>,
+    /// `https://127.0.0.1:PORT` (or `http://…` on the plain listener): upload URLs handed
+    /// out on this listener point back to it.
+    pub base: Arc<str>,
 }
 
 impl Handler for Router {
     fn handle(&self, req: &Request, body: &mut dyn Read) -> Response {
-        route(&self.shared, req, body)
+        match upload_route(req) {
+            Some(Ok(op)) => {
+                self.shared.lock().op_stats_mut(op).attempts += 1;
+                let resp = upload_op(&self.shared, &self.base, op, req, body);
+                upload::count_outcome(&self.shared, op, &resp);
+                resp
+            }
+            Some(Err(resp)) => resp,
+            None => route(&self.shared, req, body),
+        }
     }
 
     fn date(&self) -> Option<String> {
@@ -37,6 +49,10 @@ impl Handler for Router {
             return;
         }
         let (method, path) = req.map_or(("-", "-"), |r| (r.method.as_str(), r.path()));
+        if resp.abort {
+            eprintln!("iothttp-emulator: {method} {path} -> connection dropped");
+            return;
+        }
         let code = resp.code.map_or_else(|| "-".to_string(), |c| c.to_string());
         eprintln!(
             "iothttp-emulator: {method} {path} -> {} code={code}",
@@ -52,6 +68,77 @@ impl Handler for Router {
 /// `{"error":"no such route"}` with 404.
 pub fn not_found() -> Response {
     Response::error(404, "no such route")
+}
+
+/// `rest` when `path` is `prefix` or continues it with `/`.
+fn under<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+fn method_not_allowed(allow: &str) -> Response {
+    Response::error(405, "method not allowed").with_header("Allow", allow.to_string())
+}
+
+/// The upload op a request is for: None for other routes, `Err` for a known upload route
+/// with a wrong method or an unknown sub-path.
+fn upload_route(req: &Request) -> Option<Result<Op, Response>> {
+    let path = req.path();
+    let m = req.method.as_str();
+    let (op, allowed): (Op, &[&str]) = if let Some(rest) = under(path, "/ucloud-file") {
+        if rest != "/api/v1/url" {
+            return Some(Err(not_found()));
+        }
+        (Op::FileUrl, &["POST"])
+    } else if under(path, "/ufile").is_some() {
+        (Op::FilePut, &["PUT"])
+    } else if let Some(rest) = under(path, "/aliyun-iot") {
+        if !rest.is_empty() && rest != "/" {
+            return Some(Err(not_found()));
+        }
+        (Op::OtaUrl, &["GET", "POST"])
+    } else if let Some(rest) = under(path, "/oss") {
+        if !rest.is_empty() && rest != "/" {
+            return Some(Err(not_found()));
+        }
+        (Op::OssPost, &["POST"])
+    } else if let Some(rest) = under(path, "/agc") {
+        match rest {
+            "/api/oauth2/v1/token" => (Op::AgcToken, &["POST"]),
+            "/api/publish/v2/upload-url/for-obs" => (Op::AgcUrl, &["GET"]),
+            _ => return Some(Err(not_found())),
+        }
+    } else if under(path, "/obs").is_some() {
+        (Op::ObsPut, &["PUT"])
+    } else if let Some(rest) = under(path, "/store-form") {
+        if !rest.is_empty() && rest != "/" {
+            return Some(Err(not_found()));
+        }
+        (Op::StoreForm, &["POST"])
+    } else if under(path, "/store").is_some() {
+        (Op::StorePut, &["PUT"])
+    } else {
+        return None;
+    };
+    if !allowed.contains(&m) {
+        return Some(Err(method_not_allowed(&allowed.join(", "))));
+    }
+    Some(Ok(op))
+}
+
+fn upload_op(shared: &Shared, base: &str, op: Op, req: &Request, body: &mut dyn Read) -> Response {
+    match op {
+        Op::FileUrl => ufile::url(shared, base, req, body),
+        Op::FilePut => ufile::put(shared, req, body),
+        Op::OtaUrl => ota::generate_upload_url(shared, base, req, body),
+        Op::OssPost => oss::post_object(shared, base, req, body),
+        Op::AgcToken => agc::token(shared, req, body),
+        Op::AgcUrl => agc::upload_url(shared, base, req),
+        Op::ObsPut => agc::obs_put(shared, req, body),
+        Op::StorePut => store::put(shared, req, body),
+        Op::StoreForm => oss::post_form(shared, base, req, body),
+        Op::Auth | Op::Publish => not_found(),
+    }
 }
 
 fn route(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
@@ -159,9 +246,13 @@ pub fn acl_allows(device: &DeviceKey, topic: &str) -> bool {
 /// Applies the pending delay and fail rules of (op, device): sleeps for a delay rule and
 /// returns the injected answer of a fail rule.
 pub fn apply_faults(shared: &Shared, op: Op, device: &DeviceKey) -> Option<Injected> {
+    let subject = Subject::Device(device.clone());
     let (delay, fail) = {
         let mut state = shared.lock();
-        (state.take_delay(op, device), state.take_fail(op, device))
+        (
+            state.take_delay(op, &subject),
+            state.take_fail(op, &subject),
+        )
     };
     if let Some(ms) = delay {
         std::thread::sleep(Duration::from_millis(ms));
@@ -190,6 +281,7 @@ pub fn count_request(shared: &Shared, op: Op, device: &DeviceKey) {
         match op {
             Op::Auth => d.auth_requests += 1,
             Op::Publish => d.publish_requests += 1,
+            _ => {}
         }
     }
 }

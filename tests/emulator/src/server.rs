@@ -90,6 +90,12 @@ impl Drop for Listener {
 }
 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, kind: &Kind, stop: &AtomicBool) {
+    // The scheme and address upload URLs handed out on this listener point to.
+    let base: Arc<str> = match (kind, listener.local_addr()) {
+        (Kind::Https(_), Ok(addr)) => format!("https://{addr}").into(),
+        (Kind::Plain, Ok(addr)) => format!("http://{addr}").into(),
+        _ => "".into(),
+    };
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) || shared.stopping() {
             break;
@@ -105,15 +111,15 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, kind: &Kind, stop: 
         if !matches!(kind, Kind::Control) {
             shared.connections.fetch_add(1, Ordering::SeqCst);
         }
-        let (shared, kind) = (Arc::clone(shared), kind.clone());
+        let (shared, kind, base) = (Arc::clone(shared), kind.clone(), Arc::clone(&base));
         // If no thread can be started the connection is simply dropped.
         let _ = thread::Builder::new()
             .name("iothttp-emu-conn".into())
-            .spawn(move || connection(&shared, &kind, stream));
+            .spawn(move || connection(&shared, &kind, &base, stream));
     }
 }
 
-fn connection(shared: &Arc<Shared>, kind: &Kind, mut tcp: TcpStream) {
+fn connection(shared: &Arc<Shared>, kind: &Kind, base: &Arc<str>, mut tcp: TcpStream) {
     let id = shared.track(&tcp);
     if !shared.stopping() {
         let _ = tcp.set_nodelay(true);
@@ -127,17 +133,18 @@ fn connection(shared: &Arc<Shared>, kind: &Kind, mut tcp: TcpStream) {
             Kind::Plain => {
                 let router = Router {
                     shared: Arc::clone(shared),
+                    base: Arc::clone(base),
                 };
                 let outcome = http::serve(&mut tcp, &router);
                 close(&mut tcp, outcome);
             }
-            Kind::Https(config) => https(shared, config, tcp),
+            Kind::Https(config) => https(shared, config, base, tcp),
         }
     }
     shared.untrack(id);
 }
 
-fn https(shared: &Arc<Shared>, config: &Arc<ServerConfig>, mut tcp: TcpStream) {
+fn https(shared: &Arc<Shared>, config: &Arc<ServerConfig>, base: &Arc<str>, mut tcp: TcpStream) {
     let Ok(mut tls) = ServerConnection::new(Arc::clone(config)) else {
         return;
     };
@@ -152,11 +159,14 @@ fn https(shared: &Arc<Shared>, config: &Arc<ServerConfig>, mut tcp: TcpStream) {
 
     let router = Router {
         shared: Arc::clone(shared),
+        base: Arc::clone(base),
     };
     let mut stream = StreamOwned::new(tls, tcp);
     let outcome = http::serve(&mut stream, &router);
-    stream.conn.send_close_notify();
-    let _ = stream.flush();
+    if outcome != Outcome::Abort {
+        stream.conn.send_close_notify();
+        let _ = stream.flush();
+    }
     let StreamOwned { mut sock, .. } = stream;
     close(&mut sock, outcome);
 }

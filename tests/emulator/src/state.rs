@@ -1,7 +1,7 @@
 //! Shared emulator state: the device registry, issued tokens, fault rules, counters and the
 //! emulator clock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -24,30 +24,279 @@ pub const ALIYUN_FIRST_MESSAGE_ID: u64 = 892_687_627_916_247_040;
 /// (cloud, product, device)
 pub type DeviceKey = (Cloud, String, String);
 
-/// The two operations a fault rule can target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The operations a fault rule can target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Op {
+    /// Device auth (UCloud or Aliyun).
     Auth,
+    /// Device publish (UCloud or Aliyun).
     Publish,
+    /// UCloud `POST /api/v1/url` (file upload URL).
+    FileUrl,
+    /// The UFile `PUT` of a UCloud file upload.
+    FilePut,
+    /// Alibaba `GenerateOTAUploadURL`.
+    OtaUrl,
+    /// OSS PostObject.
+    OssPost,
+    /// AppGallery Connect OAuth token.
+    AgcToken,
+    /// AppGallery Connect upload URL.
+    AgcUrl,
+    /// The OBS `PUT` of an AppGallery upload.
+    ObsPut,
+    /// Generic store `PUT /store/...`.
+    StorePut,
+    /// Generic store `POST /store-form/`.
+    StoreForm,
+}
+
+/// What kind of subject a fault rule of an op names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectKind {
+    /// `<cloud> <product> <device>` (auth, publish: either cloud; file ops: UCloud only).
+    Device(Option<Cloud>),
+    /// `account <access_key_id>` (Alibaba).
+    Account,
+    /// `agc <client_id>`.
+    Agc,
+    /// Only `any`.
+    AnyOnly,
 }
 
 impl Op {
+    pub const ALL: [Op; 11] = [
+        Op::Auth,
+        Op::Publish,
+        Op::FileUrl,
+        Op::FilePut,
+        Op::OtaUrl,
+        Op::OssPost,
+        Op::AgcToken,
+        Op::AgcUrl,
+        Op::ObsPut,
+        Op::StorePut,
+        Op::StoreForm,
+    ];
+
     pub fn parse(s: &str) -> Option<Op> {
-        match s {
-            "auth" => Some(Op::Auth),
-            "publish" => Some(Op::Publish),
-            _ => None,
+        Op::ALL.into_iter().find(|op| op.name() == s)
+    }
+
+    /// The name used in control commands and statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Auth => "auth",
+            Op::Publish => "publish",
+            Op::FileUrl => "file-url",
+            Op::FilePut => "file-put",
+            Op::OtaUrl => "ota-url",
+            Op::OssPost => "oss-post",
+            Op::AgcToken => "agc-token",
+            Op::AgcUrl => "agc-url",
+            Op::ObsPut => "obs-put",
+            Op::StorePut => "store-put",
+            Op::StoreForm => "store-form",
         }
     }
+
+    pub fn subject_kind(self) -> SubjectKind {
+        match self {
+            Op::Auth | Op::Publish => SubjectKind::Device(None),
+            Op::FileUrl | Op::FilePut => SubjectKind::Device(Some(Cloud::Ucloud)),
+            Op::OtaUrl | Op::OssPost => SubjectKind::Account,
+            Op::AgcToken | Op::AgcUrl | Op::ObsPut => SubjectKind::Agc,
+            Op::StorePut | Op::StoreForm => SubjectKind::AnyOnly,
+        }
+    }
+
+    /// Ops whose request carries an upload body (the `cut` command applies to these).
+    pub fn has_upload_body(self) -> bool {
+        matches!(
+            self,
+            Op::FilePut | Op::OssPost | Op::ObsPut | Op::StorePut | Op::StoreForm
+        )
+    }
+
+    /// Ops counted by `upload-stats` (every op but device auth and publish).
+    pub fn is_upload_op(self) -> bool {
+        !matches!(self, Op::Auth | Op::Publish)
+    }
+}
+
+/// Whom a fault rule applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Device(DeviceKey),
+    /// An Alibaba AccessKeyId.
+    Account(String),
+    /// An AppGallery client_id.
+    Agc(String),
+    /// Every request of the op (upload ops only); specific rules are used first.
+    Any,
 }
 
 /// What a `fail` rule answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Injected {
-    /// HTTP 200 with the cloud's documented JSON error for this code.
-    Code(u32),
-    /// A bare HTTP error status (500, 503, 404).
+    /// The op's documented error for this numeric code (HTTP status as the op answers it).
+    Code(i64),
+    /// The op's error with this textual code (Alibaba RPC, OSS, OBS / S3).
+    Name(&'static str),
+    /// A bare HTTP error status (500, 503, 429, 302, 404).
     Http(u16),
+}
+
+/// The object stores of the emulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoreKind {
+    Ufile,
+    Oss,
+    Obs,
+    Store,
+    StoreForm,
+}
+
+impl StoreKind {
+    pub const ALL: [StoreKind; 5] = [
+        StoreKind::Ufile,
+        StoreKind::Oss,
+        StoreKind::Obs,
+        StoreKind::Store,
+        StoreKind::StoreForm,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Ufile => "ufile",
+            StoreKind::Oss => "oss",
+            StoreKind::Obs => "obs",
+            StoreKind::Store => "store",
+            StoreKind::StoreForm => "store-form",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StoreKind> {
+        StoreKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// A stored object: its metadata and digests (never its bytes).
+#[derive(Clone, Debug, Default)]
+pub struct StoredObject {
+    pub size: u64,
+    pub md5: String,
+    pub sha256: String,
+    /// The request headers (PUT stores), names lowercased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The text fields (form stores), in order.
+    pub fields: Vec<(String, String)>,
+    /// Form stores: the file part's field name, file name and content type.
+    pub file_field: Option<String>,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+}
+
+/// Upload attempts per object key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyStats {
+    /// Uploads whose body started streaming into the store.
+    pub started: u64,
+    /// Uploads stored completely.
+    pub completed: u64,
+}
+
+/// Requests per op.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpStats {
+    pub attempts: u64,
+    pub completions: u64,
+    pub rejections: u64,
+    /// Connections dropped (client gone or `cut`) without a reply.
+    pub aborts: u64,
+}
+
+/// The lifetimes `url-ttl` sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrlKind {
+    Ufile,
+    Oss,
+    Obs,
+}
+
+impl UrlKind {
+    pub fn parse(s: &str) -> Option<UrlKind> {
+        match s {
+            "ufile" => Some(UrlKind::Ufile),
+            "oss" => Some(UrlKind::Oss),
+            "obs" => Some(UrlKind::Obs),
+            _ => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            UrlKind::Ufile => 0,
+            UrlKind::Oss => 1,
+            UrlKind::Obs => 2,
+        }
+    }
+}
+
+/// Default lifetime of a UFile upload grant (seconds).
+pub const DEFAULT_UFILE_TTL_SECS: u64 = 600;
+/// Default lifetime of an OSS policy (seed 002: valid 1 minute).
+pub const DEFAULT_OSS_TTL_SECS: u64 = 60;
+/// Default lifetime of an OBS upload URL (about 5 minutes).
+pub const DEFAULT_OBS_TTL_SECS: u64 = 300;
+/// Default AppGallery token lifetime (`expires_in` 172800 s).
+pub const DEFAULT_AGC_TOKEN_TTL_SECS: u64 = 172_800;
+
+/// Grants of each kind beyond this are pruned of expired entries when a new one is issued.
+const GRANT_PRUNE_THRESHOLD: usize = 1024;
+
+/// A UCloud file-upload grant (`POST /api/v1/url`).
+#[derive(Clone, Debug)]
+pub struct UfileGrant {
+    pub device: DeviceKey,
+    /// Object key: `<ProductSN>/<DeviceSN>/<FileName>`.
+    pub key: String,
+    pub authorization: String,
+    pub file_size: u64,
+    pub md5: String,
+    pub content_type: String,
+    pub expires_at_ms: i64,
+}
+
+/// An issued OSS policy (by object key).
+#[derive(Clone, Debug)]
+pub struct OssGrant {
+    pub account: String,
+    pub expires_at_ms: i64,
+}
+
+/// An AppGallery upload URL.
+#[derive(Clone, Debug)]
+pub struct ObsGrant {
+    pub client: String,
+    pub app_id: String,
+    pub object_id: String,
+    /// Object key: `<objectId>/<fileName>`.
+    pub key: String,
+    /// The headers the PUT must carry exactly (names as returned).
+    pub headers: Vec<(&'static str, String)>,
+    pub content_length: u64,
+    pub sha256: String,
+    pub expires_at_ms: i64,
+}
+
+/// An AppGallery access token.
+#[derive(Clone, Debug)]
+pub struct AgcToken {
+    pub client: String,
+    pub expires_at_ms: i64,
+    pub expired: bool,
+    pub revoked: bool,
 }
 
 /// One accepted message.
@@ -97,7 +346,7 @@ struct Rule<T> {
     remaining: u32,
 }
 
-type RuleKey = (Op, DeviceKey);
+type RuleKey = (Op, Subject);
 
 /// Everything behind the state mutex.
 pub struct State {
@@ -105,8 +354,27 @@ pub struct State {
     tokens: HashMap<String, Token>,
     fail_rules: HashMap<RuleKey, VecDeque<Rule<Injected>>>,
     delay_rules: HashMap<RuleKey, VecDeque<Rule<u64>>>,
+    cut_rules: HashMap<RuleKey, VecDeque<Rule<u64>>>,
     token_ttl_secs: [u64; 2],
     next_message_id: [u64; 2],
+    /// Alibaba AccessKeyId → AccessKeySecret.
+    pub accounts: HashMap<String, String>,
+    /// AppGallery client_id → client_secret.
+    pub agc_clients: HashMap<String, String>,
+    agc_tokens: HashMap<String, AgcToken>,
+    pub agc_token_ttl_secs: u64,
+    url_ttl_secs: [u64; 3],
+    /// Seen `SignatureNonce` values, per AccessKeyId.
+    nonces: HashSet<(String, String)>,
+    /// UFile grants by decoded URL path.
+    ufile_grants: HashMap<String, Vec<UfileGrant>>,
+    /// OSS policies by object key.
+    oss_grants: HashMap<String, OssGrant>,
+    /// OBS grants by decoded URL path.
+    obs_grants: HashMap<String, ObsGrant>,
+    pub objects: BTreeMap<(StoreKind, String), StoredObject>,
+    pub key_stats: BTreeMap<(StoreKind, String), KeyStats>,
+    pub op_stats: BTreeMap<Op, OpStats>,
 }
 
 fn cloud_index(cloud: Cloud) -> usize {
@@ -116,7 +384,7 @@ fn cloud_index(cloud: Cloud) -> usize {
     }
 }
 
-fn take_rule<T: Copy>(rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>, key: &RuleKey) -> Option<T> {
+fn take_one<T: Copy>(rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>, key: &RuleKey) -> Option<T> {
     let queue = rules.get_mut(key)?;
     let front = queue.front_mut()?;
     let value = front.value;
@@ -130,6 +398,44 @@ fn take_rule<T: Copy>(rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>, key: &Rul
     Some(value)
 }
 
+/// Consumes one use of the first rule for (op, subject), or else of the op's `any` rule.
+fn take_rule<T: Copy>(
+    rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>,
+    op: Op,
+    subject: &Subject,
+) -> Option<T> {
+    take_one(rules, &(op, subject.clone())).or_else(|| {
+        if *subject == Subject::Any || !op.is_upload_op() {
+            None
+        } else {
+            take_one(rules, &(op, Subject::Any))
+        }
+    })
+}
+
+fn push_rule<T>(
+    rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>,
+    key: RuleKey,
+    value: T,
+    count: u32,
+) {
+    rules.entry(key).or_default().push_back(Rule {
+        value,
+        remaining: count,
+    });
+}
+
+/// Drops the expired entries of a grant map once it has grown large.
+fn prune<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    now_ms: i64,
+    expiry: impl Fn(&V) -> i64,
+) {
+    if map.len() >= GRANT_PRUNE_THRESHOLD {
+        map.retain(|_, v| expiry(v) > now_ms);
+    }
+}
+
 impl Default for State {
     fn default() -> Self {
         State {
@@ -137,8 +443,25 @@ impl Default for State {
             tokens: HashMap::new(),
             fail_rules: HashMap::new(),
             delay_rules: HashMap::new(),
+            cut_rules: HashMap::new(),
             token_ttl_secs: [DEFAULT_TOKEN_TTL_SECS; 2],
             next_message_id: [UCLOUD_FIRST_MESSAGE_ID, ALIYUN_FIRST_MESSAGE_ID],
+            accounts: HashMap::new(),
+            agc_clients: HashMap::new(),
+            agc_tokens: HashMap::new(),
+            agc_token_ttl_secs: DEFAULT_AGC_TOKEN_TTL_SECS,
+            url_ttl_secs: [
+                DEFAULT_UFILE_TTL_SECS,
+                DEFAULT_OSS_TTL_SECS,
+                DEFAULT_OBS_TTL_SECS,
+            ],
+            nonces: HashSet::new(),
+            ufile_grants: HashMap::new(),
+            oss_grants: HashMap::new(),
+            obs_grants: HashMap::new(),
+            objects: BTreeMap::new(),
+            key_stats: BTreeMap::new(),
+            op_stats: BTreeMap::new(),
         }
     }
 }
@@ -236,39 +559,157 @@ impl State {
         }
     }
 
-    pub fn add_fail_rule(&mut self, op: Op, device: DeviceKey, value: Injected, count: u32) {
-        self.fail_rules
-            .entry((op, device))
-            .or_default()
-            .push_back(Rule {
-                value,
-                remaining: count,
-            });
+    pub fn add_fail_rule(&mut self, op: Op, subject: Subject, value: Injected, count: u32) {
+        push_rule(&mut self.fail_rules, (op, subject), value, count);
     }
 
-    pub fn add_delay_rule(&mut self, op: Op, device: DeviceKey, ms: u64, count: u32) {
-        self.delay_rules
-            .entry((op, device))
-            .or_default()
-            .push_back(Rule {
-                value: ms,
-                remaining: count,
-            });
+    pub fn add_delay_rule(&mut self, op: Op, subject: Subject, ms: u64, count: u32) {
+        push_rule(&mut self.delay_rules, (op, subject), ms, count);
     }
 
-    /// Consumes one use of the first pending delay rule for (op, device).
-    pub fn take_delay(&mut self, op: Op, device: &DeviceKey) -> Option<u64> {
-        take_rule(&mut self.delay_rules, &(op, device.clone()))
+    pub fn add_cut_rule(&mut self, op: Op, subject: Subject, after_bytes: u64, count: u32) {
+        push_rule(&mut self.cut_rules, (op, subject), after_bytes, count);
     }
 
-    /// Consumes one use of the first pending fail rule for (op, device).
-    pub fn take_fail(&mut self, op: Op, device: &DeviceKey) -> Option<Injected> {
-        take_rule(&mut self.fail_rules, &(op, device.clone()))
+    /// Consumes one use of the first pending delay rule for (op, subject).
+    pub fn take_delay(&mut self, op: Op, subject: &Subject) -> Option<u64> {
+        take_rule(&mut self.delay_rules, op, subject)
+    }
+
+    /// Consumes one use of the first pending fail rule for (op, subject).
+    pub fn take_fail(&mut self, op: Op, subject: &Subject) -> Option<Injected> {
+        take_rule(&mut self.fail_rules, op, subject)
+    }
+
+    /// Consumes one use of the first pending cut rule for (op, subject).
+    pub fn take_cut(&mut self, op: Op, subject: &Subject) -> Option<u64> {
+        take_rule(&mut self.cut_rules, op, subject)
     }
 
     pub fn clear_rules(&mut self) {
         self.fail_rules.clear();
         self.delay_rules.clear();
+        self.cut_rules.clear();
+    }
+
+    pub fn url_ttl_secs(&self, kind: UrlKind) -> u64 {
+        self.url_ttl_secs[kind.index()]
+    }
+
+    pub fn set_url_ttl_secs(&mut self, kind: UrlKind, secs: u64) {
+        self.url_ttl_secs[kind.index()] = secs;
+    }
+
+    /// Emulator-clock expiry of something issued now that lives `secs` seconds.
+    pub fn expiry_ms(now_ms: i64, secs: u64) -> i64 {
+        now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
+    }
+
+    /// Records `nonce` for `account`; false when it was seen before.
+    pub fn use_nonce(&mut self, account: &str, nonce: &str) -> bool {
+        self.nonces.insert((account.to_string(), nonce.to_string()))
+    }
+
+    pub fn add_ufile_grant(&mut self, path: String, grant: UfileGrant, now_ms: i64) {
+        if self.ufile_grants.len() >= GRANT_PRUNE_THRESHOLD {
+            for grants in self.ufile_grants.values_mut() {
+                grants.retain(|g| g.expires_at_ms > now_ms);
+            }
+            self.ufile_grants.retain(|_, g| !g.is_empty());
+        }
+        self.ufile_grants.entry(path).or_default().push(grant);
+    }
+
+    /// The grants issued for a decoded UFile path (newest last).
+    pub fn ufile_grants(&self, path: &str) -> &[UfileGrant] {
+        self.ufile_grants.get(path).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn add_oss_grant(&mut self, key: String, grant: OssGrant, now_ms: i64) {
+        prune(&mut self.oss_grants, now_ms, |g| g.expires_at_ms);
+        self.oss_grants.insert(key, grant);
+    }
+
+    pub fn oss_grant(&self, key: &str) -> Option<&OssGrant> {
+        self.oss_grants.get(key)
+    }
+
+    pub fn add_obs_grant(&mut self, path: String, grant: ObsGrant, now_ms: i64) {
+        prune(&mut self.obs_grants, now_ms, |g| g.expires_at_ms);
+        self.obs_grants.insert(path, grant);
+    }
+
+    pub fn obs_grant(&self, path: &str) -> Option<&ObsGrant> {
+        self.obs_grants.get(path)
+    }
+
+    /// Records an AppGallery token for `client` issued at `now_ms`; returns its lifetime in
+    /// seconds (the `expires_in` to answer).
+    pub fn issue_agc_token(&mut self, token: String, client: String, now_ms: i64) -> u64 {
+        prune(&mut self.agc_tokens, now_ms, |t| t.expires_at_ms);
+        let ttl = self.agc_token_ttl_secs;
+        self.agc_tokens.insert(
+            token,
+            AgcToken {
+                client,
+                expires_at_ms: State::expiry_ms(now_ms, ttl),
+                expired: false,
+                revoked: false,
+            },
+        );
+        ttl
+    }
+
+    /// The client of a valid AppGallery token.
+    pub fn check_agc_token(&self, token: &str, now_ms: i64) -> Option<String> {
+        match self.agc_tokens.get(token) {
+            Some(t) if !t.revoked && !t.expired && now_ms < t.expires_at_ms => {
+                Some(t.client.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Marks (`revoke` false) or revokes every token of an AppGallery client; returns how many.
+    pub fn end_agc_tokens(&mut self, client: &str, revoke: bool) -> usize {
+        let mut n = 0;
+        for t in self.agc_tokens.values_mut().filter(|t| t.client == client) {
+            if revoke {
+                t.revoked = true;
+            } else {
+                t.expired = true;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Counts an upload whose body started streaming into `store` under `key`.
+    pub fn upload_started(&mut self, store: StoreKind, key: &str) {
+        self.key_stats
+            .entry((store, key.to_string()))
+            .or_default()
+            .started += 1;
+    }
+
+    /// Stores a completely received object (replacing an older one under the same key).
+    pub fn store_object(&mut self, store: StoreKind, key: &str, object: StoredObject) {
+        self.key_stats
+            .entry((store, key.to_string()))
+            .or_default()
+            .completed += 1;
+        self.objects.insert((store, key.to_string()), object);
+    }
+
+    pub fn op_stats_mut(&mut self, op: Op) -> &mut OpStats {
+        self.op_stats.entry(op).or_default()
+    }
+
+    /// Forgets stored objects and upload statistics.
+    pub fn clear_objects(&mut self) {
+        self.objects.clear();
+        self.key_stats.clear();
+        self.op_stats.clear();
     }
 }
 
@@ -288,8 +729,14 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Set by the `quit` control command.
     pub quit: AtomicBool,
-    /// Key of the UCloud JWT signatures.
+    /// Key of the UCloud JWT signatures (device tokens and UFile grants).
     pub token_key: Vec<u8>,
+    /// The OSS AccessKeyId that signs OTA upload policies.
+    pub oss_key_id: String,
+    /// Its secret.
+    pub oss_secret: String,
+    /// Key of the OBS upload-URL signatures.
+    pub obs_key: Vec<u8>,
     live: Mutex<HashMap<u64, TcpStream>>,
     next_conn_id: AtomicU64,
 }
@@ -306,6 +753,12 @@ impl Default for Shared {
             stop: AtomicBool::new(false),
             quit: AtomicBool::new(false),
             token_key: crate::sign::random_bytes(32),
+            oss_key_id: format!(
+                "LTAIemu{}",
+                crate::sign::hex(&crate::sign::random_bytes(6)).to_uppercase()
+            ),
+            oss_secret: crate::sign::b64url(&crate::sign::random_bytes(21)),
+            obs_key: crate::sign::random_bytes(32),
             live: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
         }

@@ -17,7 +17,7 @@ const UC_PRODUCT: &str = "ZG1EvTEa7NN";
 const UC_DEVICE: &str = "NlwaSPXsCpTQuh8FxBGH";
 const UC_SECRET: &str = "ucSecret";
 
-fn start(plain_http: bool) -> Emulator {
+pub(crate) fn start(plain_http: bool) -> Emulator {
     Emulator::start(Options {
         devices: vec![
             DeviceSpec::new(Cloud::Ucloud, UC_PRODUCT, UC_DEVICE, UC_SECRET),
@@ -30,18 +30,22 @@ fn start(plain_http: bool) -> Emulator {
     .expect("emulator starts")
 }
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -49,16 +53,16 @@ impl Reply {
     }
 }
 
-trait Conn: Read + Write {}
+pub(crate) trait Conn: Read + Write {}
 impl<T: Read + Write> Conn for T {}
 
 /// One HTTP/1.1 connection (TLS or plain).
-struct Client {
-    conn: BufReader<Box<dyn Conn>>,
+pub(crate) struct Client {
+    pub conn: BufReader<Box<dyn Conn>>,
 }
 
 impl Client {
-    fn tls(emu: &Emulator) -> Client {
+    pub fn tls(emu: &Emulator) -> Client {
         let mut roots = RootCertStore::empty();
         let ca = CertificateDer::from_pem_slice(emu.ca_pem().as_bytes()).expect("CA PEM");
         roots.add(ca).expect("CA accepted");
@@ -78,7 +82,7 @@ impl Client {
         }
     }
 
-    fn plain(base_url: &str) -> Client {
+    pub fn plain(base_url: &str) -> Client {
         let tcp = TcpStream::connect(base_url.trim_start_matches("http://")).expect("connect");
         tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         Client {
@@ -86,13 +90,49 @@ impl Client {
         }
     }
 
-    fn send_raw(&mut self, bytes: &[u8]) {
+    pub fn send_raw(&mut self, bytes: &[u8]) {
         let out = self.conn.get_mut();
         out.write_all(bytes).unwrap();
         out.flush().unwrap();
     }
 
-    fn request(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    /// Sends exactly these header lines (plus `Content-Length` when `body` is Some) and
+    /// reads the reply.
+    pub fn exact(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Reply {
+        let mut head = format!("{method} {path} HTTP/1.1\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = body {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body.unwrap_or_default());
+        self.send_raw(&bytes);
+        self.read_reply()
+    }
+
+    /// `method` with `Host: localhost`, the given headers and a Content-Length.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let mut all = vec![("Host", "localhost")];
+        all.extend_from_slice(headers);
+        self.exact(method, path, &all, Some(body))
+    }
+
+    pub fn request(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         let mut head = format!(
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n",
             body.len()
@@ -107,7 +147,7 @@ impl Client {
         self.read_reply()
     }
 
-    fn read_reply(&mut self) -> Reply {
+    pub fn read_reply(&mut self) -> Reply {
         let mut line = String::new();
         self.conn.read_line(&mut line).unwrap();
         let mut parts = line.splitn(3, ' ');
@@ -129,7 +169,10 @@ impl Client {
             headers,
             body: Vec::new(),
         };
-        let len: usize = reply.header("content-length").unwrap().parse().unwrap();
+        // A 204 has no Content-Length (and no body).
+        let len: usize = reply
+            .header("content-length")
+            .map_or(0, |v| v.parse().unwrap());
         reply.body = vec![0; len];
         self.conn.read_exact(&mut reply.body).unwrap();
         reply

@@ -56,9 +56,11 @@ pub fn error(code: u32) -> Response {
     .with_code(code.into())
 }
 
-fn injected(fault: Injected) -> Response {
+/// The answer of a `fail` rule (codes were checked against the table when armed).
+pub fn injected(fault: Injected) -> Response {
     match fault {
-        Injected::Code(code) => error(code),
+        Injected::Code(code) => error(u32::try_from(code).unwrap_or(PARAM_ERROR)),
+        Injected::Name(_) => error(PARAM_ERROR),
         Injected::Http(status) => routes::http_fault(status),
     }
 }
