@@ -14,7 +14,7 @@ use crate::log::log;
 use crate::secret::Secret;
 use crate::sign::{base64, hmac, iso8601_utc, percent_encode, HmacAlg};
 use crate::source::{reborrow, Progress, Source};
-use crate::transport::{Body, Method, Request, Response};
+use crate::transport::{is_retryable, Body, Method, Request, Response, RetryError};
 use crate::upload::{run_upload, send_source, store_reply, xml_error, Attempt, Multipart, Target};
 
 /// Largest firmware file the OTA service accepts (1000 MB).
@@ -274,13 +274,9 @@ impl AliyunAccount {
         let http = &self.inner.client.http;
         let mut again_used = false;
         loop {
-            let r = http.with_retries("Aliyun GenerateOTAUploadURL", || {
-                self.rpc_once(suffix).map_err(|f| match f {
-                    RpcFailure::Again(e) | RpcFailure::Other(e) => e,
-                })
-            });
-            match r {
-                Err(e) if !again_used && e.message().contains("[retry once]") => {
+            match http.with_retries("Aliyun GenerateOTAUploadURL", || self.rpc_once(suffix)) {
+                Ok(p) => return Ok(p),
+                Err(RpcFailure::Again(e)) if !again_used => {
                     again_used = true;
                     log!(
                         http.logger,
@@ -289,7 +285,7 @@ impl AliyunAccount {
                         e.message()
                     );
                 }
-                other => return other.map_err(|e| strip_marker(&e)),
+                Err(RpcFailure::Again(e) | RpcFailure::Other(e)) => return Err(e),
             }
         }
     }
@@ -332,10 +328,23 @@ impl AliyunAccount {
     }
 }
 
-fn strip_marker(e: &Error) -> Error {
-    Error::new(e.kind(), e.message().replace(" [retry once]", ""))
-        .with_cloud_code(e.cloud_code())
-        .with_http_status(e.http_status())
+impl RetryError for RpcFailure {
+    fn error(&self) -> &Error {
+        match self {
+            RpcFailure::Again(e) | RpcFailure::Other(e) => e,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        matches!(self, RpcFailure::Other(e) if is_retryable(e.kind()))
+    }
+
+    fn gave_up(self, attempts: u32) -> Self {
+        match self {
+            RpcFailure::Other(e) => RpcFailure::Other(e.gave_up(attempts)),
+            again => again,
+        }
+    }
 }
 
 fn string_field(map: &Map<String, Value>, name: &str) -> Option<String> {
@@ -435,13 +444,9 @@ fn parse_rpc(resp: &Response) -> std::result::Result<UploadParams, RpcFailure> {
         "" => (ErrorKind::BadResponse, false),
         _ => (ErrorKind::Cloud, false),
     };
-    let marker = if again { " [retry once]" } else { "" };
-    let e = Error::new(
-        kind,
-        format!("{WHAT}: HTTP {s} {code_shown}: {message}{marker}"),
-    )
-    .with_http_status(s)
-    .with_cloud_code(s.into());
+    let e = Error::new(kind, format!("{WHAT}: HTTP {s} {code_shown}: {message}"))
+        .with_http_status(s)
+        .with_cloud_code(s.into());
     Err(if again {
         RpcFailure::Again(e)
     } else {
