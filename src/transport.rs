@@ -22,9 +22,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log, Logger};
 use crate::tls::{TlsConnector, TlsFailure};
 
-/// Per-connection receive and send buffers (ureq's default is 128 KiB each way).
+/// Per-connection receive and send buffers (ureq's default is 128 KiB each way). The send
+/// buffer is the size of one body write: 64 KiB keeps large uploads at curl's pace.
 const INPUT_BUFFER: usize = 16 * 1024;
-const OUTPUT_BUFFER: usize = 16 * 1024;
+const OUTPUT_BUFFER: usize = 64 * 1024;
 /// Largest response header block accepted.
 const MAX_RESPONSE_HEADER: usize = 16 * 1024;
 /// A skew smaller than this is clock noise (Date has one-second resolution).

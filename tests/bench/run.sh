@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against the local emulator, both clients in one run on this machine.
-#   tests/bench/run.sh [publish]     (default: publish)
+#   tests/bench/run.sh [publish|upload]     (default: publish)
 # Builds the release library (LTO) and a release emulator, then runs the C benchmark that
 # compares iothttp with a libcurl loop (libcurl from the system: libcurl4-openssl-dev).
 set -euo pipefail
@@ -15,7 +15,7 @@ trap cleanup EXIT
 echo "== building (release, LTO) ==" >&2
 cargo rustc -q --locked --release -p iothttp --lib --crate-type staticlib,cdylib
 cargo build -q --locked --release -p iothttp-emulator
-"$root/target/release/iothttp-emulator" --quiet --info-file "$work/emu.env" &
+"$root/target/release/iothttp-emulator" --quiet --info-file "$work/emu.env" >/dev/null &
 emu_pid=$!
 for _ in $(seq 1 300); do [ -s "$work/emu.env" ] && break; sleep 0.1; done
 # shellcheck disable=SC1091
@@ -28,6 +28,14 @@ publish)
   echo "== publish: 10000 x 1 KiB over one keep-alive TLS connection ==" >&2
   echo "machine: $(nproc) cores, $(uname -srm)"
   "$work/bench_publish" "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA" "$IOTHTTP_EMU_CONTROL" 10000 1024
+  ;;
+upload)
+  gcc -O2 -std=c99 -Wall -Wextra -I include tests/bench/bench_upload.c \
+    target/release/libiothttp.a -lpthread -ldl -lm -o "$work/bench_upload"
+  gcc -O2 -Wall -Wextra tests/bench/maxrss.c -o "$work/maxrss"
+  echo "== upload: 1 MiB and 1 GiB, iothttp vs curl ==" >&2
+  echo "machine: $(nproc) cores, $(uname -srm); $(curl --version | head -1)"
+  python3 tests/bench/upload.py "$work/bench_upload" "$work" "$work/emu.env" "$work/maxrss"
   ;;
 *) echo "unknown benchmark '$what'" >&2; exit 2 ;;
 esac
