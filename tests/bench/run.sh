@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks against the local emulator, both clients in one run on this machine.
-#   tests/bench/run.sh [publish|upload]     (default: publish)
+#   tests/bench/run.sh [publish|upload|gateway]     (default: publish)
 # Builds the release library (LTO) and a release emulator, then runs the C benchmark that
 # compares iothttp with a libcurl loop (libcurl from the system: libcurl4-openssl-dev).
 set -euo pipefail
@@ -36,6 +36,13 @@ upload)
   echo "== upload: 1 MiB and 1 GiB, iothttp vs curl ==" >&2
   echo "machine: $(nproc) cores, $(uname -srm); $(curl --version | head -1)"
   python3 tests/bench/upload.py "$work/bench_upload" "$work" "$work/emu.env" "$work/maxrss"
+  ;;
+gateway)
+  gcc -O2 -std=c99 -Wall -Wextra -I include tests/bench/bench_gateway.c \
+    target/release/libiothttp.a -lpthread -ldl -lm -o "$work/bench_gateway"
+  echo "== gateway: 10000 devices on one client, 8 threads ==" >&2
+  echo "machine: $(nproc) cores, $(uname -srm)"
+  "$work/bench_gateway" "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA" "$IOTHTTP_EMU_CONTROL" 10000 8
   ;;
 *) echo "unknown benchmark '$what'" >&2; exit 2 ;;
 esac
