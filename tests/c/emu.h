@@ -1,0 +1,33 @@
+/* Client of the iothttp emulator's control port (IOTHTTP_EMU_CONTROL=host:port). */
+#ifndef IOTHTTP_TEST_EMU_H
+#define IOTHTTP_TEST_EMU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Send one command line (no newline) and read the reply line. Returns 0 on "OK <text>",
+ * 1 on "ERR <text>", -1 when the emulator cannot be reached or replies something else.
+ * `reply` (may be NULL) receives the text after "OK " / "ERR " or a description of the
+ * failure. */
+int emu_command(const char *command, char *reply, size_t cap);
+
+/* printf-style emu_command; the reply is discarded. Returns as emu_command. */
+int emu_commandf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* The emulator's per-device counters (`counters <cloud> <product> <device>`). */
+struct emu_counters {
+    uint64_t auth_requests;
+    uint64_t auths;
+    uint64_t publish_requests;
+    uint64_t publishes;
+};
+
+/* 0 on success. */
+int emu_counters(const char *cloud, const char *product, const char *device,
+                 struct emu_counters *out);
+
+#endif

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# End-to-end test of the C packaging of iothttp, the way a firmware team consumes it.
+#
+#   tests/c/run.sh [repo-root]
+#
+#  1. configure, build and install the root CMake project into a temporary prefix
+#     (cargo reuses <repo-root>/target as its target directory);
+#  2. check the installed shared library: SONAME, symlinks, exported symbols;
+#  3. build c-examples as an outside project five ways (find_package static/shared,
+#     pkg-config static/shared through CMake, plain cc with pkg-config) and run each
+#     publish binary against the cloud emulator for UCloud and Aliyun;
+#  4. move the installed prefix elsewhere and build and run again from there;
+#  5. build tests/c against it, static and shared, and run ctest (each test also under
+#     valgrind memcheck when valgrind is installed);
+#  6. report what ran, and the artifact sizes.
+#
+# One emulator (debug build of iothttp-emulator) serves everything; it is stopped on exit.
+#
+# Environment: IOTHTTP_TEST_JOBS (parallel jobs, default 2), IOTHTTP_TEST_VALGRIND=0 (skip
+# memcheck), IOTHTTP_TEST_KEEP=1 (keep the work directory; it is always kept on failure).
+set -euo pipefail
+
+root="$(cd "${1:-"$(dirname "${BASH_SOURCE[0]}")/../.."}" && pwd)"
+jobs="${IOTHTTP_TEST_JOBS:-2}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/iothttp-c-test.XXXXXX")"
+emu_pid=""
+summary=()
+started_at=$SECONDS
+
+section() { printf '\n=== %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+fail() {
+    printf '\nFAILED: %s\n' "$*" >&2
+    exit 1
+}
+ran() { summary+=("$*"); }
+
+cleanup() {
+    local rc=$?
+    if [[ -n "$emu_pid" ]] && kill -0 "$emu_pid" 2>/dev/null; then
+        kill -TERM "$emu_pid" 2>/dev/null || true
+        wait "$emu_pid" 2>/dev/null || true
+    fi
+    if ((rc != 0)); then
+        if [[ -s "$work/emulator.log" ]]; then
+            printf '\n--- last lines of the emulator log (%s):\n' "$work/emulator.log" >&2
+            tail -n 15 "$work/emulator.log" >&2
+        fi
+        printf '\ntests/c/run.sh FAILED (exit %d); work directory kept: %s\n' "$rc" "$work" >&2
+    elif [[ "${IOTHTTP_TEST_KEEP:-0}" == 1 ]]; then
+        printf '\nwork directory kept: %s\n' "$work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+
+# Run a command quietly; on failure show its output and stop.
+quiet() {
+    local log="$1"
+    shift
+    if ! "$@" >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        fail "$* (full output: $log)"
+    fi
+}
+
+for tool in cargo cmake cc c++ pkg-config nm readelf strip; do
+    command -v "$tool" >/dev/null || fail "'$tool' is required but not installed"
+done
+have_valgrind=0
+if [[ "${IOTHTTP_TEST_VALGRIND:-1}" != 0 ]] && command -v valgrind >/dev/null; then
+    have_valgrind=1
+fi
+
+version="$(sed -n 's/^version *= *"\([0-9][0-9.]*\)".*/\1/p' "$root/Cargo.toml" | head -n 1)"
+major="${version%%.*}"
+[[ -n "$version" ]] || fail "cannot read the version from $root/Cargo.toml"
+printf 'iothttp %s C packaging tests; repo %s; work %s\n' "$version" "$root" "$work"
+
+# ---------------------------------------------------------------------------------------
+section "1. Build and install libiothttp with CMake (cargo target dir: $CARGO_TARGET_DIR)"
+prefix="$work/install/prefix"
+quiet "$work/configure.log" cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$prefix" -DIOTHTTP_CARGO_TARGET_DIR="$CARGO_TARGET_DIR" \
+    -DIOTHTTP_BUILD_EXAMPLES=ON
+quiet "$work/build.log" cmake --build "$work/build" --parallel "$jobs"
+quiet "$work/install.log" cmake --install "$work/build"
+(cd "$prefix" && find . -mindepth 1 | sort | sed 's/^/    /')
+libdir="$(dirname "$(find "$prefix" -name libiothttp.a | head -n 1)")"
+libdir_rel="${libdir#"$prefix"/}"
+ran "built and installed libiothttp $version (static + shared, CMake package, pkg-config) into a prefix"
+
+# ---------------------------------------------------------------------------------------
+section "2. Check the installed libraries"
+so="$libdir/libiothttp.so.$version"
+[[ -f "$so" && ! -L "$so" ]] || fail "$so is missing"
+[[ "$(readlink "$libdir/libiothttp.so.$major")" == "libiothttp.so.$version" ]] ||
+    fail "libiothttp.so.$major does not point to libiothttp.so.$version"
+[[ "$(readlink "$libdir/libiothttp.so")" == "libiothttp.so.$major" ]] ||
+    fail "libiothttp.so does not point to libiothttp.so.$major"
+soname="$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
+[[ "$soname" == "libiothttp.so.$major" ]] || fail "SONAME is '$soname', expected libiothttp.so.$major"
+note "SONAME $soname; symlinks libiothttp.so -> libiothttp.so.$major -> libiothttp.so.$version"
+
+declared="$(grep -E '^[A-Za-z_].*[ *]iothttp_[a-z0-9_]+\(' "$prefix/include/iothttp.h" |
+    sed -E 's/.*[ *](iothttp_[a-z0-9_]+)\(.*/\1/' | sort -u)"
+exported="$(nm -D --defined-only "$so" | awk '{print $NF}' | sort -u)"
+foreign="$(grep -v '^iothttp_' <<<"$exported" || true)"
+[[ -z "$foreign" ]] || fail "libiothttp.so exports symbols outside iothttp_*: $(tr '\n' ' ' <<<"$foreign")"
+missing="$(comm -23 <(echo "$declared") <(echo "$exported"))"
+extra="$(comm -13 <(echo "$declared") <(echo "$exported"))"
+[[ -z "$missing" ]] || fail "declared in iothttp.h but not exported: $(tr '\n' ' ' <<<"$missing")"
+[[ -z "$extra" ]] || fail "exported but not declared in iothttp.h: $(tr '\n' ' ' <<<"$extra")"
+n_declared="$(wc -l <<<"$declared")"
+note "libiothttp.so exports exactly the $n_declared functions declared in iothttp.h, nothing else"
+in_archive="$(nm -g --defined-only "$libdir/libiothttp.a" 2>/dev/null | awk '$2 == "T" {print $3}' | sort -u)"
+missing="$(comm -23 <(echo "$declared") <(echo "$in_archive"))"
+[[ -z "$missing" ]] || fail "libiothttp.a lacks: $(tr '\n' ' ' <<<"$missing")"
+n_other="$(grep -cv '^iothttp_' <<<"$in_archive" || true)"
+note "libiothttp.a defines all $n_declared functions (plus $n_other other global symbols: ring_core_*, compiler-builtins, rust_eh_personality)"
+ran "SONAME libiothttp.so.$major, symlinks, exports == the $n_declared functions of iothttp.h"
+
+# ---------------------------------------------------------------------------------------
+section "Cloud emulator"
+quiet "$work/emulator-build.log" cargo build -q --locked -p iothttp-emulator \
+    --manifest-path "$root/Cargo.toml"
+emu_bin="$CARGO_TARGET_DIR/debug/iothttp-emulator"
+[[ -x "$emu_bin" ]] || fail "$emu_bin was not built"
+info="$work/emulator.env"
+# The emulator exits when this script does, however it ends: it reads its stdin from a FIFO
+# only this script holds open. The trap also stops it by pid.
+mkfifo "$work/emulator.stdin"
+"$emu_bin" --plain-http --info-file "$info" --exit-on-stdin-eof \
+    <"$work/emulator.stdin" >"$work/emulator.out" 2>"$work/emulator.log" &
+emu_pid=$!
+exec {emu_stdin}>"$work/emulator.stdin"
+for _ in $(seq 1 300); do
+    [[ -s "$info" ]] && break
+    kill -0 "$emu_pid" 2>/dev/null || fail "the emulator exited at start: $(cat "$work/emulator.log")"
+    sleep 0.1
+done
+[[ -s "$info" ]] || fail "the emulator did not write $info within 30 s"
+while IFS='=' read -r key value; do
+    case "$key" in IOTHTTP_EMU_*) export "$key=$value" ;; esac
+done <"$info"
+note "emulator pid $emu_pid at $IOTHTTP_EMU_URL (control $IOTHTTP_EMU_CONTROL)"
+
+# Run a publish binary against the emulator with the demo devices of both clouds.
+publish_runs=0
+run_publish() {
+    local label="$1" bin="$2" out cloud product
+    for cloud in ucloud aliyun; do
+        if [[ $cloud == ucloud ]]; then product=demoProduct; else product=a1demoPK; fi
+        local url_var="IOTHTTP_EMU_${cloud^^}_URL"
+        if ! out="$("$bin" "$cloud" "$product" demoDevice demoSecret "${!url_var}" \
+            "$IOTHTTP_EMU_CA" 2>&1)"; then
+            printf '%s\n' "$out" >&2
+            fail "$label: publish to $cloud failed"
+        fi
+        grep -Eq '^message id: [0-9]+$' <<<"$out" || fail "$label ($cloud): no message id in: $out"
+        publish_runs=$((publish_runs + 1))
+    done
+    note "$label: published to ucloud and aliyun ($(grep -h '^message id' <<<"$out"))"
+}
+
+# Check how a binary links libiothttp: "shared" or "static".
+check_linkage() {
+    local label="$1" bin="$2" want="$3"
+    if readelf -d "$bin" | grep -q "NEEDED.*\[libiothttp.so.$major\]"; then
+        [[ $want == shared ]] || fail "$label: links libiothttp.so but should be static"
+    else
+        [[ $want == static ]] || fail "$label: does not link libiothttp.so.$major"
+    fi
+}
+
+mkdir -p "$work/examples"
+
+# Build c-examples as an outside project: build_example <name> <static|shared> <prefix> [cmake args]
+build_example() {
+    local name="$1" kind="$2" pfx="$3"
+    shift 3
+    local dir="$work/examples/$name"
+    quiet "$dir.configure.log" cmake -S "$root/c-examples" -B "$dir" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_PREFIX_PATH="$pfx" "$@"
+    quiet "$dir.build.log" cmake --build "$dir" --parallel "$jobs"
+    check_linkage "$name" "$dir/publish" "$kind"
+    run_publish "$name ($kind)" "$dir/publish"
+}
+
+# ---------------------------------------------------------------------------------------
+section "3. c-examples as an outside project"
+run_publish "in-tree build (add_subdirectory, iothttp::iothttp)" "$work/build/c-examples/publish"
+check_linkage "in-tree build" "$work/build/c-examples/publish" static
+build_example find-package-static static "$prefix"
+build_example find-package-shared shared "$prefix" -DIOTHTTP_EXAMPLES_SHARED=ON
+build_example pkg-config-static static "$prefix" -DIOTHTTP_EXAMPLES_PKGCONFIG=ON
+build_example pkg-config-shared shared "$prefix" -DIOTHTTP_EXAMPLES_PKGCONFIG=ON \
+    -DIOTHTTP_EXAMPLES_SHARED=ON
+
+# Plain cc with pkg-config, as a Makefile would.
+pc_flags=(-std=c99 -Wall -Wextra -Wpedantic -Werror)
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+# shellcheck disable=SC2046 # word splitting of pkg-config output is intended
+cc "${pc_flags[@]}" -o "$work/examples/cc-static" "$root/c-examples/publish.c" \
+    $(pkg-config --cflags --libs iothttp-static) || fail "cc + pkg-config iothttp-static"
+check_linkage "cc + pkg-config iothttp-static" "$work/examples/cc-static" static
+run_publish "cc + pkg-config iothttp-static" "$work/examples/cc-static"
+# shellcheck disable=SC2046
+cc "${pc_flags[@]}" -o "$work/examples/cc-shared" "$root/c-examples/publish.c" \
+    $(pkg-config --cflags --libs iothttp) -Wl,-rpath,"$(pkg-config --variable=libdir iothttp)" ||
+    fail "cc + pkg-config iothttp"
+check_linkage "cc + pkg-config iothttp" "$work/examples/cc-shared" shared
+run_publish "cc + pkg-config iothttp" "$work/examples/cc-shared"
+static_libs="$(pkg-config --static --libs iothttp)"
+[[ "$static_libs" == *-lpthread* && "$static_libs" == *-liothttp* ]] ||
+    fail "pkg-config --static --libs iothttp gives '$static_libs'"
+note "pkg-config --static --libs iothttp: $static_libs"
+unset PKG_CONFIG_PATH
+ran "c-examples built 6 ways (in-tree; find_package static/shared; pkg-config static/shared via CMake; cc + pkg-config static/shared), each published to both clouds"
+
+if ((have_valgrind)); then
+    for cloud in ucloud aliyun; do
+        if [[ $cloud == ucloud ]]; then product=demoProduct; else product=a1demoPK; fi
+        url_var="IOTHTTP_EMU_${cloud^^}_URL"
+        if ! valgrind --error-exitcode=99 --leak-check=full \
+            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+            --track-origins=yes --suppressions="$root/tests/c/valgrind.supp" \
+            --log-file="$work/publish-$cloud.memcheck.log" \
+            "$work/examples/find-package-static/publish" "$cloud" "$product" demoDevice demoSecret \
+            "${!url_var}" "$IOTHTTP_EMU_CA" >/dev/null 2>&1; then
+            cat "$work/publish-$cloud.memcheck.log" >&2
+            fail "publish ($cloud) is not valgrind-clean"
+        fi
+    done
+    note "publish under valgrind memcheck: 0 errors, no leaks (ucloud and aliyun)"
+    ran "publish example valgrind-clean for both clouds"
+fi
+
+# ---------------------------------------------------------------------------------------
+section "4. Relocated prefix"
+moved="$work/relocated/somewhere/else"
+mkdir -p "$(dirname "$moved")"
+mv "$prefix" "$moved"
+stale="$(grep -rIl -- "$prefix" "$moved" || true)"
+[[ -z "$stale" ]] || fail "installed files still name the build-time prefix: $stale"
+note "moved $prefix -> $moved (the old path no longer exists)"
+build_example relocated-find-package-static static "$moved"
+build_example relocated-find-package-shared shared "$moved" -DIOTHTTP_EXAMPLES_SHARED=ON
+build_example relocated-pkg-config-static static "$moved" -DIOTHTTP_EXAMPLES_PKGCONFIG=ON
+build_example relocated-pkg-config-shared shared "$moved" -DIOTHTTP_EXAMPLES_PKGCONFIG=ON \
+    -DIOTHTTP_EXAMPLES_SHARED=ON
+ran "relocated prefix: find_package and pkg-config, static and shared, built and published"
+
+# ---------------------------------------------------------------------------------------
+section "5. tests/c (outside project against the relocated prefix)"
+uncovered="$(comm -23 <(echo "$declared") \
+    <(grep -oE 'iothttp_[a-z0-9_]+\(' "$root/tests/c/test_api.c" | tr -d '(' | sort -u))"
+[[ -z "$uncovered" ]] ||
+    fail "tests/c/test_api.c does not call: $(tr '\n' ' ' <<<"$uncovered")(every header function must be tested)"
+note "test_api.c calls all $n_declared functions of iothttp.h"
+memcheck_flag=OFF
+((have_valgrind)) && memcheck_flag=ON
+total_tests=0
+for kind in static shared; do
+    dir="$work/ctest-$kind"
+    shared_flag=OFF
+    [[ $kind == shared ]] && shared_flag=ON
+    quiet "$dir.configure.log" cmake -S "$root/tests/c" -B "$dir" -DCMAKE_BUILD_TYPE=Debug \
+        -DCMAKE_PREFIX_PATH="$moved" -DIOTHTTP_TEST_SHARED="$shared_flag" \
+        -DIOTHTTP_TEST_VALGRIND="$memcheck_flag"
+    quiet "$dir.build.log" cmake --build "$dir" --parallel "$jobs"
+    check_linkage "test_api ($kind)" "$dir/test_api" "$kind"
+    note "ctest ($kind library$([[ $memcheck_flag == ON ]] && echo ', each test also under memcheck')):"
+    (cd "$dir" && ctest --output-on-failure --parallel "$jobs" 2>&1) | tee "$dir.ctest.log" |
+        grep -E '^ *[0-9]+/[0-9]+ Test|tests passed|tests failed' | sed 's/^/      /' || true
+    grep -q '100% tests passed' "$dir.ctest.log" || {
+        sed -n '/The following tests FAILED/,$p' "$dir.ctest.log" >&2
+        fail "ctest ($kind): see $dir.ctest.log"
+    }
+    n="$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$dir.ctest.log")"
+    grep -h '^ *XFAIL ' "$dir/Testing/Temporary/LastTest.log" | sed 's/^ *XFAIL [^ ]*: //' |
+        sort -u >>"$work/xfail.txt" || true
+    total_tests=$((total_tests + n))
+    if [[ $memcheck_flag == ON ]]; then
+        errors="$(grep -h 'ERROR SUMMARY' "$dir/Testing/Temporary/LastTest.log" |
+            awk '{s += $4} END {print s + 0}')"
+        lost="$(grep -hE '(definitely|indirectly) lost:' "$dir/Testing/Temporary/LastTest.log" |
+            awk '{gsub(",", "", $4); s += $4} END {print s + 0}')"
+        runs="$(grep -c 'ERROR SUMMARY' "$dir/Testing/Temporary/LastTest.log" || true)"
+        note "valgrind ($kind): $runs memcheck runs, $errors errors, $lost bytes definitely/indirectly lost"
+        ran "tests/c $kind: $n ctest tests passed; valgrind: $runs runs, $errors errors, $lost bytes lost"
+    else
+        ran "tests/c $kind: $n ctest tests passed (valgrind not run)"
+    fi
+done
+
+# ---------------------------------------------------------------------------------------
+section "6. Summary"
+size() { stat -c %s "$1"; }
+human() { awk -v b="$1" 'BEGIN { printf "%.2f MiB (%d bytes)", b / 1048576, b }'; }
+strip -o "$work/libiothttp.so.stripped" "$moved/$libdir_rel/libiothttp.so.$version"
+strip -o "$work/publish.stripped" "$work/examples/find-package-static/publish"
+for line in "${summary[@]}"; do
+    note "- $line"
+done
+note "- publish binaries run against the emulator: $publish_runs"
+if [[ -s "$work/xfail.txt" ]]; then
+    printf '\n    Known library bugs (checks of documented behaviour that fail, marked XFAIL):\n'
+    sort -u "$work/xfail.txt" | sed 's/^/      - /'
+fi
+printf '\n    Artifact sizes:\n'
+sizes=(
+    "libiothttp.a (installed)|$moved/$libdir_rel/libiothttp.a"
+    "libiothttp.so.$version|$moved/$libdir_rel/libiothttp.so.$version"
+    "libiothttp.so.$version, stripped|$work/libiothttp.so.stripped"
+    "publish (static libiothttp)|$work/examples/find-package-static/publish"
+    "publish (static libiothttp), stripped|$work/publish.stripped"
+)
+for entry in "${sizes[@]}"; do
+    note "$(printf '%-40s %s' "${entry%%|*}" "$(human "$(size "${entry#*|}")")")"
+done
+printf '\ntests/c/run.sh: all passed in %d s\n' "$((SECONDS - started_at))"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every test of the project: the README's test command, and what .ci/run executes.
+#
+#   tests/run.sh
+#
+# Needs: Rust (cargo), gcc/g++, cmake, pkg-config, python3; valgrind for the memcheck runs.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== %s ===\n' "$*"; }
+started=$(date +%s)
+
+step "format (cargo fmt --check)"
+cargo fmt --all -- --check
+
+step "lint (cargo clippy -D warnings)"
+cargo clippy --locked --workspace --all-targets -q -- -D warnings
+
+step "dependency policy: rustls on ring only (no aws-lc, no openssl)"
+if cargo tree --locked --workspace -e normal,build,dev --prefix none | grep -Ei '^(aws-lc|openssl)'; then
+  echo "forbidden crypto dependency in the tree" >&2
+  exit 1
+fi
+cargo tree --locked -p iothttp -e normal -i ring --prefix none | sed -n 1p
+
+step "Rust tests: unit, signing vectors, emulator integration, header drift"
+cargo test --locked --workspace
+
+step "C: CMake package, examples (find_package / pkg-config, static / shared), CTest, valgrind"
+tests/c/run.sh
+
+step "Python ctypes against the shared library"
+cargo build -q --locked -p iothttp-emulator
+IOTHTTP_LIB="$root/target/release/libiothttp.so" \
+IOTHTTP_EMULATOR="$root/target/debug/iothttp-emulator" \
+  python3 -m unittest -v tests/python/test_ctypes.py
+
+step "all tests passed in $(( $(date +%s) - started )) s"
