@@ -4,6 +4,7 @@
 use std::io::Read;
 
 use crate::clock;
+use crate::faults;
 use crate::http::{Request, Response};
 use crate::routes::{self, percent_decode};
 use crate::sign::{self, json_str, HmacAlg};
@@ -142,10 +143,9 @@ pub fn token(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
     else {
         return error(INVALID_INPUT);
     };
-    if let Some(fault) =
-        upload::faults(shared, Op::AgcToken, &Subject::Agc(client_id.to_string())).fail
-    {
-        return injected(fault);
+    let subject = Subject::Agc(client_id.to_string());
+    if let Some(resp) = faults::take(shared, Op::AgcToken, &subject).answer(injected) {
+        return resp;
     }
     if grant_type != "client_credentials" {
         return error(INVALID_INPUT);
@@ -224,8 +224,8 @@ pub fn upload_url(shared: &Shared, base: &str, req: &Request) -> Response {
         .clone()
         .or_else(|| header_client.map(str::to_string))
         .map_or(Subject::Any, Subject::Agc);
-    if let Some(fault) = upload::faults(shared, Op::AgcUrl, &subject).fail {
-        return injected(fault);
+    if let Some(resp) = faults::take(shared, Op::AgcUrl, &subject).answer(injected) {
+        return resp;
     }
     let client = match (token_client, header_client) {
         (Some(t), Some(h)) if t == h => t,
@@ -341,9 +341,9 @@ pub fn obs_put(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response 
     let subject = grant
         .as_ref()
         .map_or(Subject::Any, |g| Subject::Agc(g.client.clone()));
-    let faults = upload::faults(shared, Op::ObsPut, &subject);
-    if let Some(fault) = faults.fail {
-        return s3_injected(fault);
+    let mut faults = faults::take(shared, Op::ObsPut, &subject);
+    if let Some(resp) = faults.answer(s3_injected) {
+        return resp;
     }
     let Some(grant) = grant else {
         return s3_error(

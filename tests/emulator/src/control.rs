@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 
 use crate::sign::json_str;
 use crate::state::{
-    DeviceKey, Injected, Op, Shared, StoreKind, StoredObject, Subject, SubjectKind, UrlKind,
+    ConnFault, DeviceKey, DropWhen, Injected, Op, Port, ReplyKind, Shared, StoreKind, StoredObject,
+    Subject, SubjectKind, UrlKind,
 };
 use crate::{agc, aliyun, oss, ota, ucloud, ufile, Cloud};
 
@@ -26,18 +27,39 @@ disable <cloud> <product> <device> | enable <cloud> <product> <device> | \
 add-account <access_key_id> <secret> | add-agc-client <client_id> <secret> | \
 fail <op> <subject> <code|http503|http429|http302|http500|http404> <count> | \
 delay <op> <subject> <ms> <count> | cut <op> <subject> <after-bytes> <count> | \
+reply <op> <subject> <garbage|empty|notjson|truncated|missing|bigid|huge|hugeheader> <count> | \
+drop <op> <subject> <before-request|before-reply|after-processing|mid-reply> <count> | \
+hang <op> <subject> <count> | trickle <op> <subject> <bytes-per-second> <count> | \
+stall-read <op> <subject> <after-bytes> <count> | accept-no-tls on|off | upload-urls http|https | \
 expire <cloud> <product> <device> | revoke <cloud> <product> <device> | \
 expire agc <client_id> | revoke agc <client_id> | \
 token-ttl <cloud|agc> <seconds> | url-ttl <ufile|oss|obs> <seconds> | \
 reply-data <cloud> <product> <device> [text...] | \
 skew <seconds> | date-header on|off | stats <cloud> <product> <device> | \
 counters <cloud> <product> <device> | objects | object <store> <key...> | upload-stats | \
-clear-objects | handshakes | connections | reset-faults | log on|off | quit | help  \
+clear-objects | handshakes | handshakes-all | connections | reset-faults | log on|off | quit | help  \
 (cloud: ucloud|aliyun; store: ufile|oss|obs|store|store-form; \
 op and subject: auth|publish <cloud> <product> <device>, \
 file-url|file-put ucloud <product> <device>, ota-url|oss-post account <access_key_id>, \
 agc-token|agc-url|obs-put agc <client_id>, store-put|store-form any; \
-every upload op also takes the subject any; cut: file-put|oss-post|obs-put|store-put|store-form; \
+every upload op also takes the subject any; cut, stall-read: file-put|oss-post|obs-put|store-put|store-form; \
+a request takes at most one of fail, cut, reply/drop/hang/trickle/stall-read (first that is pending, in that order; \
+delay adds to any); NOT processed (nothing recorded or stored): drop before-request (closes once the head \
+has arrived, body unread; ops whose subject is in the body have read that small body), drop before-reply \
+(reads the whole request, closes without reply), hang (reads the request, never answers, holds until the \
+client closes), stall-read (reads after-bytes of the body, stops reading, never answers, drops after 120 s); \
+PROCESSED first (a publish is recorded, an upload stored; the reply then lost or mangled; counted in \
+bad_replies of counters/upload-stats): reply garbage (200 json, 512 random bytes), empty (200, length 0), \
+notjson (200 text/html), truncated (200, declares the reply's length, sends half, closes; 32 bytes declared \
+when the reply has none), missing (200, success code without the required fields; byte uploads: no body, no ETag), huge (200, 10 MiB JSON \
+body), hugeheader (200, 1 MiB of X-Pad-N headers), drop after-processing (no reply), drop mid-reply \
+(status, headers, half the body, close), trickle (the reply at bytes-per-second; not a bad reply); \
+reply bigid (publish only): success with a message id above 2^64, the message NOT recorded, counted in \
+bad_replies; accept-no-tls: new HTTPS connections (every TLS listener) get no TLS byte until the client \
+gives up; upload-urls http: UFile URL, OTA Host/FirmwareUrl, AGC url use http:// (the plain listener, else \
+the TLS port); upload-stats plain_http_uploads counts requests that came over plain HTTP to /ufile, /oss, /obs; \
+handshakes-all: per listener (https, http, untrusted, expired, wrong-host, tls12) connections, handshakes, \
+failed_handshakes, silent, plain_http; reset-faults clears every rule, skew, accept-no-tls and upload-urls; \
 codes: auth/publish/file-url the cloud's numbers, file-put -148643|-148654|-148655|-148656, \
 agc-token/agc-url 205524992|205524993|204144641, ota-url Throttling.User|ServiceUnavailable|\
 InternalError|SignatureDoesNotMatch|InvalidAccessKeyId.NotFound|SignatureNonceUsed|\
@@ -277,12 +299,18 @@ fn upload_stats_json(shared: &Shared) -> String {
         .map(|op| {
             let s = state.op_stats.get(op).copied().unwrap_or_default();
             format!(
-                "\"{}\":{{\"attempts\":{},\"completions\":{},\"rejections\":{},\"aborts\":{}}}",
+                "\"{}\":{{\"attempts\":{},\"completions\":{},\"rejections\":{},\"aborts\":{},\
+                 \"bad_replies\":{},\"drops\":{},\"hangs\":{},\"trickles\":{},\"stalls\":{}}}",
                 op.name(),
                 s.attempts,
                 s.completions,
                 s.rejections,
-                s.aborts
+                s.aborts,
+                s.bad_replies,
+                s.drops,
+                s.hangs,
+                s.trickles,
+                s.stalls
             )
         })
         .collect::<Vec<_>>()
@@ -301,7 +329,67 @@ fn upload_stats_json(shared: &Shared) -> String {
         })
         .collect::<Vec<_>>()
         .join(",");
-    format!("{{\"ops\":{{{ops}}},\"keys\":[{keys}]}}")
+    let plain = shared.plain_http_uploads.load(Ordering::SeqCst);
+    format!("{{\"ops\":{{{ops}}},\"keys\":[{keys}],\"plain_http_uploads\":{plain}}}")
+}
+
+fn handshakes_all_json(shared: &Shared) -> String {
+    let items: Vec<String> = Port::ALL
+        .iter()
+        .map(|&port| {
+            let c = shared.port(port);
+            let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::SeqCst);
+            format!(
+                "\"{}\":{{\"connections\":{},\"handshakes\":{},\"failed_handshakes\":{},\
+                 \"silent\":{},\"plain_http\":{}}}",
+                port.name(),
+                n(&c.connections),
+                n(&c.handshakes),
+                n(&c.failed_handshakes),
+                n(&c.silent),
+                n(&c.plain_http)
+            )
+        })
+        .collect();
+    format!("{{{}}}", items.join(","))
+}
+
+/// The fault of a `reply|drop|hang|trickle|stall-read` command (`value` is None for hang).
+fn parse_conn_fault(command: &str, op: Op, value: Option<&str>) -> Result<ConnFault, String> {
+    match (command, value) {
+        ("hang", None) => Ok(ConnFault::Hang),
+        ("reply", Some(v)) => {
+            let kind = ReplyKind::parse(v).ok_or_else(|| {
+                format!(
+                    "unknown reply kind '{v}' \
+                     (garbage|empty|notjson|truncated|missing|bigid|huge|hugeheader)"
+                )
+            })?;
+            if kind == ReplyKind::BigId && op != Op::Publish {
+                return Err("reply bigid applies to publish only".into());
+            }
+            Ok(ConnFault::Reply(kind))
+        }
+        ("drop", Some(v)) => DropWhen::parse(v).map(ConnFault::Drop).ok_or_else(|| {
+            format!(
+                "unknown drop point '{v}' (before-request|before-reply|after-processing|mid-reply)"
+            )
+        }),
+        ("trickle", Some(v)) => match parse_num::<u64>(v, "bytes-per-second")? {
+            0 => Err("bytes-per-second must be at least 1".into()),
+            rate => Ok(ConnFault::Trickle(rate)),
+        },
+        ("stall-read", Some(v)) => {
+            if !op.has_upload_body() {
+                return Err(format!(
+                    "stall-read applies to file-put, oss-post, obs-put, store-put and store-form, not {}",
+                    op.name()
+                ));
+            }
+            Ok(ConnFault::StallRead(parse_num(v, "after-bytes")?))
+        }
+        _ => Err(format!("unknown fault command '{command}'")),
+    }
 }
 
 fn parse_secs(s: &str) -> Result<u64, String> {
@@ -316,8 +404,9 @@ fn stats_json(shared: &Shared, key: &DeviceKey, with_messages: bool) -> Result<S
     let state = shared.lock();
     let d = state.device(key).ok_or("no such device")?;
     let mut out = format!(
-        "{{\"auth_requests\":{},\"auths\":{},\"publish_requests\":{},\"publishes\":{}",
-        d.auth_requests, d.auths, d.publish_requests, d.publishes
+        "{{\"auth_requests\":{},\"auths\":{},\"publish_requests\":{},\"publishes\":{},\
+         \"bad_replies\":{}",
+        d.auth_requests, d.auths, d.publish_requests, d.publishes, d.bad_replies
     );
     if with_messages {
         out.push_str(",\"messages\":[");
@@ -419,6 +508,56 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
                 }
             }
             Ok("armed".into())
+        }
+        "reply" | "drop" | "hang" | "trickle" | "stall-read" => {
+            let what = match command {
+                "reply" => {
+                    "reply <op> <subject> \
+                     <garbage|empty|notjson|truncated|missing|bigid|huge|hugeheader> <count>"
+                }
+                "drop" => {
+                    "drop <op> <subject> \
+                     <before-request|before-reply|after-processing|mid-reply> <count>"
+                }
+                "hang" => "hang <op> <subject> <count>",
+                "trickle" => "trickle <op> <subject> <bytes-per-second> <count>",
+                _ => "stall-read <op> <subject> <after-bytes> <count>",
+            };
+            let op = args
+                .first()
+                .and_then(|a| Op::parse(a))
+                .ok_or_else(|| usage(what))?;
+            let (subject, rest) = parse_subject(op, &args[1..])?;
+            let (value, count) = match (command, rest) {
+                ("hang", [count]) => (None, count),
+                ("hang", _) => return Err(usage(what)),
+                (_, [value, count]) => (Some(*value), count),
+                _ => return Err(usage(what)),
+            };
+            let count = parse_count(count)?;
+            let fault = parse_conn_fault(command, op, value)?;
+            shared.lock().add_conn_rule(op, subject, fault, count);
+            Ok("armed".into())
+        }
+        "accept-no-tls" => {
+            arity(1, "accept-no-tls on|off")?;
+            let on = parse_on_off(args[0])?;
+            shared.accept_no_tls.store(on, Ordering::SeqCst);
+            Ok(format!("accept-no-tls {}", args[0]))
+        }
+        "upload-urls" => {
+            arity(1, "upload-urls http|https")?;
+            let http = match args[0] {
+                "http" => true,
+                "https" => false,
+                other => return Err(format!("expected http|https, got '{other}'")),
+            };
+            shared.upload_urls_http.store(http, Ordering::SeqCst);
+            Ok(format!("upload-urls {}", args[0]))
+        }
+        "handshakes-all" => {
+            arity(0, "handshakes-all")?;
+            Ok(handshakes_all_json(shared))
         }
         "add-account" | "add-agc-client" => {
             arity(2, &format!("{command} <id> <secret>"))?;
@@ -555,6 +694,8 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
             arity(0, "reset-faults")?;
             shared.lock().clear_rules();
             shared.set_skew_secs(0);
+            shared.accept_no_tls.store(false, Ordering::SeqCst);
+            shared.upload_urls_http.store(false, Ordering::SeqCst);
             Ok("faults cleared".into())
         }
         "quit" => {
@@ -659,7 +800,9 @@ mod tests {
         assert_eq!(shared.skew_secs(), 0);
         assert_eq!(
             run("stats ucloud p d").as_deref(),
-            Ok(r#"{"auth_requests":0,"auths":0,"publish_requests":0,"publishes":0,"messages":[]}"#)
+            Ok(
+                r#"{"auth_requests":0,"auths":0,"publish_requests":0,"publishes":0,"bad_replies":0,"messages":[]}"#
+            )
         );
         assert_eq!(run("handshakes").as_deref(), Ok("0"));
         assert!(run("").is_err());

@@ -8,6 +8,15 @@
 //! command language, available in-process through [`Emulator::control`] and over a plain
 //! TCP line protocol on the control port.
 //!
+//! The same language injects the network's and the cloud's misbehaviour, per request
+//! (see `help` and the `faults` module): mangled replies (`reply … garbage|empty|notjson|
+//! truncated|missing|bigid|huge|hugeheader`), dropped connections (`drop … before-request|
+//! before-reply|after-processing|mid-reply`), `hang`, `trickle`, `stall-read`, a listener
+//! that accepts and never speaks TLS (`accept-no-tls`), and plain-HTTP upload URLs
+//! (`upload-urls http`). Four more HTTPS listeners serve the same routes with certificates
+//! a client must refuse or a protocol it must cope with: [`Emulator::untrusted_url`],
+//! [`Emulator::expired_url`], [`Emulator::wrong_host_url`], [`Emulator::tls12_url`].
+//!
 //! The same port serves the upload endpoints, each body streamed through MD5 and SHA-256
 //! with fixed buffers (objects are kept as metadata and digests, never as bytes):
 //!
@@ -34,6 +43,7 @@ mod agc;
 mod aliyun;
 mod clock;
 mod control;
+mod faults;
 mod http;
 mod multipart;
 mod oss;
@@ -49,6 +59,8 @@ mod ufile;
 mod upload;
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod upload_tests;
@@ -61,7 +73,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use server::{Kind, Listener};
-use state::Shared;
+use state::{Port, Shared};
 
 /// The emulated clouds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -143,9 +155,17 @@ pub struct Emulator {
     https_addr: Option<SocketAddr>,
     plain_addr: Option<SocketAddr>,
     control_addr: Option<SocketAddr>,
+    untrusted_addr: Option<SocketAddr>,
+    expired_addr: Option<SocketAddr>,
+    wrong_host_addr: Option<SocketAddr>,
+    tls12_addr: Option<SocketAddr>,
     ca_pem: String,
     ca_path: PathBuf,
     temp_dir: Option<PathBuf>,
+}
+
+fn https_url(addr: Option<SocketAddr>) -> String {
+    addr.map_or_else(String::new, |addr| format!("https://{addr}"))
 }
 
 fn fresh_temp_dir() -> io::Result<PathBuf> {
@@ -202,6 +222,10 @@ impl Emulator {
             https_addr: None,
             plain_addr: None,
             control_addr: None,
+            untrusted_addr: None,
+            expired_addr: None,
+            wrong_host_addr: None,
+            tls12_addr: None,
             ca_pem: pki.ca_pem.clone(),
             ca_path: PathBuf::new(),
             temp_dir: None,
@@ -224,7 +248,7 @@ impl Emulator {
         let https = Listener::spawn(
             Arc::clone(&shared),
             opts.port,
-            Kind::Https(Arc::clone(&pki.server_config)),
+            Kind::Https(Arc::clone(&pki.server_config), Port::Https),
         )?;
         emu.https_addr = Some(https.addr());
         emu.listeners.push(https);
@@ -232,6 +256,30 @@ impl Emulator {
             let plain = Listener::spawn(Arc::clone(&shared), 0, Kind::Plain)?;
             emu.plain_addr = Some(plain.addr());
             emu.listeners.push(plain);
+        }
+        // `upload-urls http` points to the plain listener, or else plainly to the TLS port.
+        if let Some(addr) = emu.plain_addr.or(emu.https_addr) {
+            let _ = shared.http_upload_base.set(format!("http://{addr}"));
+        }
+        for (config, port) in [
+            (&pki.untrusted_config, Port::Untrusted),
+            (&pki.expired_config, Port::Expired),
+            (&pki.wrong_host_config, Port::WrongHost),
+            (&pki.tls12_config, Port::Tls12),
+        ] {
+            let listener = Listener::spawn(
+                Arc::clone(&shared),
+                0,
+                Kind::Https(Arc::clone(config), port),
+            )?;
+            let addr = Some(listener.addr());
+            match port {
+                Port::Untrusted => emu.untrusted_addr = addr,
+                Port::Expired => emu.expired_addr = addr,
+                Port::WrongHost => emu.wrong_host_addr = addr,
+                _ => emu.tls12_addr = addr,
+            }
+            emu.listeners.push(listener);
         }
         if let Some(port) = opts.control_port {
             let control = Listener::spawn(Arc::clone(&shared), port, Kind::Control)?;
@@ -285,6 +333,31 @@ impl Emulator {
         format!("{}/store-form/", self.base_url())
     }
 
+    /// `https://127.0.0.1:PORT` of the listener whose certificate (for localhost,
+    /// 127.0.0.1 and ::1) is signed by a second CA, not the one in `ca.pem`: a client
+    /// trusting `ca.pem` must fail with an unknown-issuer error.
+    pub fn untrusted_url(&self) -> String {
+        https_url(self.untrusted_addr)
+    }
+
+    /// `https://127.0.0.1:PORT` of the listener whose certificate, signed by the CA in
+    /// `ca.pem`, expired a day ago (valid from 30 days ago).
+    pub fn expired_url(&self) -> String {
+        https_url(self.expired_addr)
+    }
+
+    /// `https://127.0.0.1:PORT` of the listener whose certificate, signed by the CA in
+    /// `ca.pem`, names only DNS `wrong.example` (no IP address).
+    pub fn wrong_host_url(&self) -> String {
+        https_url(self.wrong_host_addr)
+    }
+
+    /// `https://127.0.0.1:PORT` of the listener with the normal certificate that offers
+    /// only TLS 1.2.
+    pub fn tls12_url(&self) -> String {
+        https_url(self.tls12_addr)
+    }
+
     /// `http://127.0.0.1:PORT2` when started with `plain_http`.
     pub fn plain_base_url(&self) -> Option<String> {
         self.plain_addr.map(|addr| format!("http://{addr}"))
@@ -311,12 +384,12 @@ impl Emulator {
         control::execute(&self.shared, command)
     }
 
-    /// Completed TLS handshakes so far.
+    /// Completed TLS handshakes so far (every HTTPS listener).
     pub fn handshakes(&self) -> u64 {
         self.shared.handshakes.load(Ordering::SeqCst)
     }
 
-    /// Accepted TCP connections on the HTTP(S) listeners so far.
+    /// Accepted TCP connections on the HTTP(S) listeners so far (all of them).
     pub fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::SeqCst)
     }

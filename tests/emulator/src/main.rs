@@ -148,7 +148,9 @@ fn info_lines(emu: &Emulator) -> String {
     let mut text = format!(
         "IOTHTTP_EMU_URL={}\nIOTHTTP_EMU_UCLOUD_URL={}\nIOTHTTP_EMU_ALIYUN_URL={}\n\
          IOTHTTP_EMU_UFILE_URL={}\nIOTHTTP_EMU_ALIYUN_IOT_URL={}\nIOTHTTP_EMU_AGC_URL={}\n\
-         IOTHTTP_EMU_STORE_URL={}\nIOTHTTP_EMU_STORE_FORM_URL={}\nIOTHTTP_EMU_CA={}\n",
+         IOTHTTP_EMU_STORE_URL={}\nIOTHTTP_EMU_STORE_FORM_URL={}\nIOTHTTP_EMU_CA={}\n\
+         IOTHTTP_EMU_UNTRUSTED_URL={}\nIOTHTTP_EMU_EXPIRED_URL={}\nIOTHTTP_EMU_WRONG_HOST_URL={}\n\
+         IOTHTTP_EMU_TLS12_URL={}\n",
         emu.base_url(),
         emu.ucloud_url(),
         emu.aliyun_url(),
@@ -157,7 +159,11 @@ fn info_lines(emu: &Emulator) -> String {
         emu.agc_url(),
         emu.store_url(),
         emu.store_form_url(),
-        emu.ca_path().display()
+        emu.ca_path().display(),
+        emu.untrusted_url(),
+        emu.expired_url(),
+        emu.wrong_host_url(),
+        emu.tls12_url()
     );
     if let Some(addr) = emu.control_addr() {
         text.push_str(&format!("IOTHTTP_EMU_CONTROL={addr}\n"));

@@ -9,6 +9,7 @@ use std::io::Read;
 use serde_json::Value;
 
 use crate::clock;
+use crate::faults;
 use crate::http::{Request, Response};
 use crate::multipart::{self, MpError, Multipart, PartHead, MAX_FIELD};
 use crate::routes;
@@ -312,13 +313,10 @@ pub fn post_object(shared: &Shared, base: &str, req: &Request, body: &mut dyn Re
     let account = key
         .as_deref()
         .and_then(|k| shared.lock().oss_grant(k).map(|g| g.account.clone()));
-    let faults = upload::faults(
-        shared,
-        Op::OssPost,
-        &account.map_or(Subject::Any, Subject::Account),
-    );
-    if let Some(fault) = faults.fail {
-        return injected(fault);
+    let subject = account.map_or(Subject::Any, Subject::Account);
+    let mut faults = faults::take(shared, Op::OssPost, &subject);
+    if let Some(resp) = faults.answer(injected) {
+        return resp;
     }
     if let Some(after) = faults.cut {
         mp.get_mut().arm_cut(after);
@@ -417,9 +415,9 @@ pub fn post_object(shared: &Shared, base: &str, req: &Request, body: &mut dyn Re
 /// `POST /store-form/`: any multipart form with a file part last, no signature checks.
 pub fn post_form(shared: &Shared, base: &str, req: &Request, body: &mut dyn Read) -> Response {
     const ID: &str = "x-amz-request-id";
-    let faults = upload::faults(shared, Op::StoreForm, &Subject::Any);
-    if let Some(fault) = faults.fail {
-        return injected(fault);
+    let mut faults = faults::take(shared, Op::StoreForm, &Subject::Any);
+    if let Some(resp) = faults.answer(injected) {
+        return resp;
     }
     let Some(boundary) = multipart::boundary(req) else {
         return error(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use crate::clock;
+use crate::faults;
 use crate::http::{Request, Response};
 use crate::oss;
 use crate::routes;
@@ -254,10 +255,9 @@ pub fn generate_upload_url(
     };
 
     let access_key_id = get("AccessKeyId").unwrap_or("").to_string();
-    if let Some(fault) =
-        upload::faults(shared, Op::OtaUrl, &Subject::Account(access_key_id.clone())).fail
-    {
-        return injected(fault);
+    let subject = Subject::Account(access_key_id.clone());
+    if let Some(resp) = faults::take(shared, Op::OtaUrl, &subject).answer(injected) {
+        return resp;
     }
     let Some(secret) = shared.lock().accounts.get(&access_key_id).cloned() else {
         return gateway_error("InvalidAccessKeyId.NotFound", None);

@@ -2,13 +2,13 @@
 //! endpoints), topic decoding, fault rules, body reading and the request log.
 
 use std::io::{self, Read};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::http::{Handler, Request, Response};
 use crate::sign::Sha256Stream;
-use crate::state::{DeviceKey, Injected, Op, Shared, Subject};
-use crate::{agc, aliyun, clock, oss, ota, store, ucloud, ufile, upload, Cloud};
+use crate::state::{DeviceKey, Op, Shared};
+use crate::{agc, aliyun, clock, faults, oss, ota, store, ucloud, ufile, upload, Cloud};
 
 /// Largest publish body both documents allow (128 KB).
 pub const MAX_PAYLOAD: u64 = 131_072;
@@ -26,15 +26,27 @@ pub struct Router {
 
 impl Handler for Router {
     fn handle(&self, req: &Request, body: &mut dyn Read) -> Response {
-        match upload_route(req) {
+        faults::disarm();
+        if self.base.starts_with("http://") && is_upload_url_path(req.path()) {
+            self.shared
+                .plain_http_uploads
+                .fetch_add(1, Ordering::SeqCst);
+        }
+        let resp = match upload_route(req) {
             Some(Ok(op)) => {
                 self.shared.lock().op_stats_mut(op).attempts += 1;
-                let resp = upload_op(&self.shared, &self.base, op, req, body);
+                let base = self.shared.upload_base(&self.base);
+                let resp = upload_op(&self.shared, base, op, req, body);
                 upload::count_outcome(&self.shared, op, &resp);
                 resp
             }
             Some(Err(resp)) => resp,
             None => route(&self.shared, req, body),
+        };
+        // A reply fault armed at the handler's fault point acts on the processed reply.
+        match faults::disarm() {
+            Some(armed) => faults::apply(&self.shared, armed, resp),
+            None => resp,
         }
     }
 
@@ -49,13 +61,17 @@ impl Handler for Router {
             return;
         }
         let (method, path) = req.map_or(("-", "-"), |r| (r.method.as_str(), r.path()));
+        let fault = resp
+            .fault
+            .as_ref()
+            .map_or_else(String::new, |f| format!(" fault={}", f.name));
         if resp.abort {
-            eprintln!("iothttp-emulator: {method} {path} -> connection dropped");
+            eprintln!("iothttp-emulator: {method} {path} -> connection dropped{fault}");
             return;
         }
         let code = resp.code.map_or_else(|| "-".to_string(), |c| c.to_string());
         eprintln!(
-            "iothttp-emulator: {method} {path} -> {} code={code}",
+            "iothttp-emulator: {method} {path} -> {} code={code}{fault}",
             resp.status
         );
     }
@@ -78,6 +94,14 @@ fn under<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 
 fn method_not_allowed(allow: &str) -> Response {
     Response::error(405, "method not allowed").with_header("Allow", allow.to_string())
+}
+
+/// True for the paths of the upload URLs the emulator hands out (UFile, OSS, OBS): what
+/// `upload-urls http` makes plain.
+pub fn is_upload_url_path(path: &str) -> bool {
+    ["/ufile", "/oss", "/obs"]
+        .iter()
+        .any(|prefix| under(path, prefix).is_some())
 }
 
 /// The upload op a request is for: None for other routes, `Err` for a known upload route
@@ -241,23 +265,6 @@ pub fn topic_device(cloud: Cloud, topic: &str) -> Option<DeviceKey> {
 pub fn acl_allows(device: &DeviceKey, topic: &str) -> bool {
     let prefix = format!("/{}/{}/", device.1, device.2);
     topic.len() > prefix.len() && topic.starts_with(&prefix)
-}
-
-/// Applies the pending delay and fail rules of (op, device): sleeps for a delay rule and
-/// returns the injected answer of a fail rule.
-pub fn apply_faults(shared: &Shared, op: Op, device: &DeviceKey) -> Option<Injected> {
-    let subject = Subject::Device(device.clone());
-    let (delay, fail) = {
-        let mut state = shared.lock();
-        (
-            state.take_delay(op, &subject),
-            state.take_fail(op, &subject),
-        )
-    };
-    if let Some(ms) = delay {
-        std::thread::sleep(Duration::from_millis(ms));
-    }
-    fail
 }
 
 /// The bare-HTTP answers of `fail … http503|http429|http302|http500|http404`.

@@ -1,4 +1,5 @@
-//! Listeners and connection threads: HTTPS, plain HTTP and the control port.
+//! Listeners and connection threads: HTTPS (the main port and the TLS variants), plain
+//! HTTP and the control port.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -11,8 +12,8 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 use crate::control;
 use crate::http::{self, Outcome};
-use crate::routes::Router;
-use crate::state::Shared;
+use crate::routes::{self, Router};
+use crate::state::{Port, Shared};
 
 /// A keep-alive connection idle this long is closed (also bounds a stalled handshake).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -27,7 +28,8 @@ const LINGER_BYTES: u64 = 64 * 1024 * 1024;
 /// What a listener serves.
 #[derive(Clone)]
 pub enum Kind {
-    Https(Arc<ServerConfig>),
+    /// The routes over TLS with this configuration; which listener it is.
+    Https(Arc<ServerConfig>, Port),
     Plain,
     Control,
 }
@@ -35,9 +37,17 @@ pub enum Kind {
 impl Kind {
     fn name(&self) -> &'static str {
         match self {
-            Kind::Https(_) => "https",
+            Kind::Https(_, port) => port.name(),
             Kind::Plain => "http",
             Kind::Control => "control",
+        }
+    }
+
+    fn port(&self) -> Option<Port> {
+        match self {
+            Kind::Https(_, port) => Some(*port),
+            Kind::Plain => Some(Port::Plain),
+            Kind::Control => None,
         }
     }
 }
@@ -92,7 +102,7 @@ impl Drop for Listener {
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, kind: &Kind, stop: &AtomicBool) {
     // The scheme and address upload URLs handed out on this listener point to.
     let base: Arc<str> = match (kind, listener.local_addr()) {
-        (Kind::Https(_), Ok(addr)) => format!("https://{addr}").into(),
+        (Kind::Https(..), Ok(addr)) => format!("https://{addr}").into(),
         (Kind::Plain, Ok(addr)) => format!("http://{addr}").into(),
         _ => "".into(),
     };
@@ -108,8 +118,9 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, kind: &Kind, stop: 
                 continue;
             }
         };
-        if !matches!(kind, Kind::Control) {
+        if let Some(port) = kind.port() {
             shared.connections.fetch_add(1, Ordering::SeqCst);
+            shared.port(port).connections.fetch_add(1, Ordering::SeqCst);
         }
         let (shared, kind, base) = (Arc::clone(shared), kind.clone(), Arc::clone(&base));
         // If no thread can be started the connection is simply dropped.
@@ -138,24 +149,101 @@ fn connection(shared: &Arc<Shared>, kind: &Kind, base: &Arc<str>, mut tcp: TcpSt
                 let outcome = http::serve(&mut tcp, &router);
                 close(&mut tcp, outcome);
             }
-            Kind::Https(config) => https(shared, config, base, tcp),
+            Kind::Https(config, port) => https(shared, config, *port, base, tcp),
         }
     }
     shared.untrack(id);
 }
 
-fn https(shared: &Arc<Shared>, config: &Arc<ServerConfig>, base: &Arc<str>, mut tcp: TcpStream) {
+/// `accept-no-tls`: never send a byte; discard what arrives until the client closes the
+/// connection or the emulator stops.
+fn silent(shared: &Shared, tcp: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                if shared.stopping() {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// A client speaking plain HTTP to a TLS port (e.g. to an `upload-urls http` URL when no
+/// plain listener runs): counted (as an upload when its target is an upload path) and
+/// answered with a plain 400, like common HTTPS servers do.
+fn plain_on_tls(shared: &Shared, port: Port, tcp: &mut TcpStream) {
+    shared.port(port).plain_http.fetch_add(1, Ordering::SeqCst);
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 8 * 1024 && !line.ends_with(b"\n") {
+        match tcp.read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            _ => break,
+        }
+    }
+    let line = String::from_utf8_lossy(&line);
+    let target = line.split(' ').nth(1).unwrap_or("");
+    if routes::is_upload_url_path(target.split('?').next().unwrap_or("")) {
+        shared.plain_http_uploads.fetch_add(1, Ordering::SeqCst);
+    }
+    let body = "{\"error\":\"plain HTTP request sent to an HTTPS port\"}";
+    let reply = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if tcp.write_all(reply.as_bytes()).is_ok() {
+        close(tcp, Outcome::Linger);
+    }
+}
+
+fn https(
+    shared: &Arc<Shared>,
+    config: &Arc<ServerConfig>,
+    port: Port,
+    base: &Arc<str>,
+    mut tcp: TcpStream,
+) {
+    let counters = shared.port(port);
+    if shared.accept_no_tls.load(Ordering::SeqCst) {
+        counters.silent.fetch_add(1, Ordering::SeqCst);
+        silent(shared, &mut tcp);
+        let _ = tcp.shutdown(Shutdown::Both);
+        return;
+    }
+    // A TLS record starts with its content type (22 for a handshake); an HTTP request with
+    // an upper-case method name.
+    let mut first = [0u8; 1];
+    match tcp.peek(&mut first) {
+        Ok(1) if first[0].is_ascii_uppercase() => return plain_on_tls(shared, port, &mut tcp),
+        Ok(1) => {}
+        _ => return,
+    }
     let Ok(mut tls) = ServerConnection::new(Arc::clone(config)) else {
         return;
     };
     while tls.is_handshaking() {
         if tls.complete_io(&mut tcp).is_err() {
             // Failed handshake (e.g. the client does not trust the CA): nothing to serve.
+            counters.failed_handshakes.fetch_add(1, Ordering::SeqCst);
             let _ = tcp.shutdown(Shutdown::Both);
             return;
         }
     }
     shared.handshakes.fetch_add(1, Ordering::SeqCst);
+    counters.handshakes.fetch_add(1, Ordering::SeqCst);
 
     let router = Router {
         shared: Arc::clone(shared),

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::clock;
 use crate::Cloud;
@@ -147,6 +147,142 @@ pub enum Injected {
     Http(u16),
 }
 
+/// What a `reply` rule answers with (the request is processed first, see [`ConnFault`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// HTTP 200, `application/json`, 512 random bytes.
+    Garbage,
+    /// HTTP 200 with an empty body.
+    Empty,
+    /// HTTP 200, `text/html`, an HTML page.
+    NotJson,
+    /// HTTP 200 declaring the reply's length; half of it is sent, then the connection drops.
+    Truncated,
+    /// HTTP 200 with the success code but without the op's required fields.
+    Missing,
+    /// Publish only: a success whose message id is above 2^64 (the message is not recorded).
+    BigId,
+    /// HTTP 200 with a 10 MiB JSON body, streamed.
+    Huge,
+    /// HTTP 200 with a 1 MiB header block, streamed.
+    HugeHeader,
+}
+
+impl ReplyKind {
+    pub const ALL: [ReplyKind; 8] = [
+        ReplyKind::Garbage,
+        ReplyKind::Empty,
+        ReplyKind::NotJson,
+        ReplyKind::Truncated,
+        ReplyKind::Missing,
+        ReplyKind::BigId,
+        ReplyKind::Huge,
+        ReplyKind::HugeHeader,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplyKind::Garbage => "garbage",
+            ReplyKind::Empty => "empty",
+            ReplyKind::NotJson => "notjson",
+            ReplyKind::Truncated => "truncated",
+            ReplyKind::Missing => "missing",
+            ReplyKind::BigId => "bigid",
+            ReplyKind::Huge => "huge",
+            ReplyKind::HugeHeader => "hugeheader",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReplyKind> {
+        ReplyKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// When a `drop` rule closes the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropWhen {
+    /// Once the request head has arrived, before reading the body; not processed.
+    BeforeRequest,
+    /// After reading the whole request; not processed.
+    BeforeReply,
+    /// After processing the request, without replying.
+    AfterProcessing,
+    /// After processing, sending the status line, the headers and half the body.
+    MidReply,
+}
+
+impl DropWhen {
+    pub const ALL: [DropWhen; 4] = [
+        DropWhen::BeforeRequest,
+        DropWhen::BeforeReply,
+        DropWhen::AfterProcessing,
+        DropWhen::MidReply,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DropWhen::BeforeRequest => "before-request",
+            DropWhen::BeforeReply => "before-reply",
+            DropWhen::AfterProcessing => "after-processing",
+            DropWhen::MidReply => "mid-reply",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DropWhen> {
+        DropWhen::ALL.into_iter().find(|w| w.name() == s)
+    }
+}
+
+/// A connection or reply fault (`reply`, `drop`, `hang`, `trickle`, `stall-read` rules).
+///
+/// Some replace the processing of the request (nothing is recorded or stored):
+/// `drop before-request`, `drop before-reply`, `hang`, `stall-read`. The others let the
+/// request be processed normally (a publish is recorded, an upload stored) and then act on
+/// its reply: every `reply` kind but `bigid` (which also keeps the message from being
+/// recorded), `drop after-processing`, `drop mid-reply` and `trickle`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnFault {
+    Reply(ReplyKind),
+    Drop(DropWhen),
+    Hang,
+    /// Write the reply at this many bytes per second.
+    Trickle(u64),
+    /// Read this many body bytes, then stop reading and never reply.
+    StallRead(u64),
+}
+
+impl ConnFault {
+    /// True when the request is processed before the fault acts (on the reply).
+    pub fn processes(self) -> bool {
+        !matches!(
+            self,
+            ConnFault::Drop(DropWhen::BeforeRequest | DropWhen::BeforeReply)
+                | ConnFault::Hang
+                | ConnFault::StallRead(_)
+        )
+    }
+
+    /// True when the request takes effect (or, for `bigid`, is accepted) but the client gets
+    /// a replaced, cut or no reply: counted as `bad_replies`.
+    pub fn is_bad_reply(self) -> bool {
+        matches!(
+            self,
+            ConnFault::Reply(_) | ConnFault::Drop(DropWhen::AfterProcessing | DropWhen::MidReply)
+        )
+    }
+
+    /// The fault as the request log names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnFault::Reply(kind) => kind.name(),
+            ConnFault::Drop(when) => when.name(),
+            ConnFault::Hang => "hang",
+            ConnFault::Trickle(_) => "trickle",
+            ConnFault::StallRead(_) => "stall-read",
+        }
+    }
+}
+
 /// The object stores of the emulator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StoreKind {
@@ -212,8 +348,19 @@ pub struct OpStats {
     pub attempts: u64,
     pub completions: u64,
     pub rejections: u64,
-    /// Connections dropped (client gone or `cut`) without a reply.
+    /// Connections dropped (client gone, `cut`, or a connection fault) without a reply.
     pub aborts: u64,
+    /// Requests processed whose reply was replaced, cut or withheld (`reply` rules,
+    /// `drop after-processing`, `drop mid-reply`).
+    pub bad_replies: u64,
+    /// `drop` rules applied (any mode).
+    pub drops: u64,
+    /// `hang` rules applied.
+    pub hangs: u64,
+    /// `trickle` rules applied.
+    pub trickles: u64,
+    /// `stall-read` rules applied.
+    pub stalls: u64,
 }
 
 /// The lifetimes `url-ttl` sets.
@@ -318,6 +465,9 @@ pub struct Device {
     pub auths: u64,
     pub publish_requests: u64,
     pub publishes: u64,
+    /// Auth and publish requests whose reply was replaced, cut or withheld after processing
+    /// (see [`ConnFault::is_bad_reply`]); a `bigid` publish counts here, not in `publishes`.
+    pub bad_replies: u64,
     pub messages: VecDeque<Message>,
 }
 
@@ -355,6 +505,7 @@ pub struct State {
     fail_rules: HashMap<RuleKey, VecDeque<Rule<Injected>>>,
     delay_rules: HashMap<RuleKey, VecDeque<Rule<u64>>>,
     cut_rules: HashMap<RuleKey, VecDeque<Rule<u64>>>,
+    conn_rules: HashMap<RuleKey, VecDeque<Rule<ConnFault>>>,
     token_ttl_secs: [u64; 2],
     next_message_id: [u64; 2],
     /// Alibaba AccessKeyId → AccessKeySecret.
@@ -444,6 +595,7 @@ impl Default for State {
             fail_rules: HashMap::new(),
             delay_rules: HashMap::new(),
             cut_rules: HashMap::new(),
+            conn_rules: HashMap::new(),
             token_ttl_secs: [DEFAULT_TOKEN_TTL_SECS; 2],
             next_message_id: [UCLOUD_FIRST_MESSAGE_ID, ALIYUN_FIRST_MESSAGE_ID],
             accounts: HashMap::new(),
@@ -571,6 +723,10 @@ impl State {
         push_rule(&mut self.cut_rules, (op, subject), after_bytes, count);
     }
 
+    pub fn add_conn_rule(&mut self, op: Op, subject: Subject, fault: ConnFault, count: u32) {
+        push_rule(&mut self.conn_rules, (op, subject), fault, count);
+    }
+
     /// Consumes one use of the first pending delay rule for (op, subject).
     pub fn take_delay(&mut self, op: Op, subject: &Subject) -> Option<u64> {
         take_rule(&mut self.delay_rules, op, subject)
@@ -586,10 +742,16 @@ impl State {
         take_rule(&mut self.cut_rules, op, subject)
     }
 
+    /// Consumes one use of the first pending connection or reply fault rule for (op, subject).
+    pub fn take_conn(&mut self, op: Op, subject: &Subject) -> Option<ConnFault> {
+        take_rule(&mut self.conn_rules, op, subject)
+    }
+
     pub fn clear_rules(&mut self) {
         self.fail_rules.clear();
         self.delay_rules.clear();
         self.cut_rules.clear();
+        self.conn_rules.clear();
     }
 
     pub fn url_ttl_secs(&self, kind: UrlKind) -> u64 {
@@ -713,6 +875,72 @@ impl State {
     }
 }
 
+/// The HTTP(S) listeners of the emulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    /// The main HTTPS listener (certificate from the CA in `ca.pem`).
+    Https,
+    /// The plain HTTP listener (`Options::plain_http`).
+    Plain,
+    /// HTTPS with a leaf signed by a second CA, not in `ca.pem`.
+    Untrusted,
+    /// HTTPS with an expired leaf.
+    Expired,
+    /// HTTPS with a leaf for `wrong.example` only.
+    WrongHost,
+    /// HTTPS offering only TLS 1.2.
+    Tls12,
+}
+
+impl Port {
+    pub const ALL: [Port; 6] = [
+        Port::Https,
+        Port::Plain,
+        Port::Untrusted,
+        Port::Expired,
+        Port::WrongHost,
+        Port::Tls12,
+    ];
+
+    /// The name in `handshakes-all` and in thread names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Port::Https => "https",
+            Port::Plain => "http",
+            Port::Untrusted => "untrusted",
+            Port::Expired => "expired",
+            Port::WrongHost => "wrong-host",
+            Port::Tls12 => "tls12",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Port::Https => 0,
+            Port::Plain => 1,
+            Port::Untrusted => 2,
+            Port::Expired => 3,
+            Port::WrongHost => 4,
+            Port::Tls12 => 5,
+        }
+    }
+}
+
+/// Connection counters of one listener.
+#[derive(Debug, Default)]
+pub struct PortCounters {
+    /// Accepted TCP connections.
+    pub connections: AtomicU64,
+    /// Completed TLS handshakes.
+    pub handshakes: AtomicU64,
+    /// TLS handshakes that failed (e.g. the client refused the certificate).
+    pub failed_handshakes: AtomicU64,
+    /// Connections left silent by `accept-no-tls`.
+    pub silent: AtomicU64,
+    /// Connections that sent plain HTTP to a TLS port (answered 400).
+    pub plain_http: AtomicU64,
+}
+
 /// State shared by every listener and connection thread.
 pub struct Shared {
     state: Mutex<State>,
@@ -725,6 +953,17 @@ pub struct Shared {
     pub handshakes: AtomicU64,
     /// Accepted TCP connections on the HTTP(S) listeners.
     pub connections: AtomicU64,
+    /// Per-listener counters (see [`Port`]).
+    ports: [PortCounters; 6],
+    /// `accept-no-tls on`: new HTTPS connections get no TLS handshake at all.
+    pub accept_no_tls: AtomicBool,
+    /// `upload-urls http`: upload URLs handed out use plain `http://`.
+    pub upload_urls_http: AtomicBool,
+    /// `http://127.0.0.1:PORT` of the plain listener (else of the HTTPS port), set at start.
+    pub http_upload_base: OnceLock<String>,
+    /// Requests that arrived over plain HTTP on an upload path (`/ufile`, `/oss`, `/obs`),
+    /// on the plain listener or on a TLS port.
+    pub plain_http_uploads: AtomicU64,
     /// Set when the emulator shuts down.
     pub stop: AtomicBool,
     /// Set by the `quit` control command.
@@ -750,6 +989,11 @@ impl Default for Shared {
             log: AtomicBool::new(false),
             handshakes: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            ports: Default::default(),
+            accept_no_tls: AtomicBool::new(false),
+            upload_urls_http: AtomicBool::new(false),
+            http_upload_base: OnceLock::new(),
+            plain_http_uploads: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             quit: AtomicBool::new(false),
             token_key: crate::sign::random_bytes(32),
@@ -803,6 +1047,19 @@ impl Shared {
 
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    pub fn port(&self, port: Port) -> &PortCounters {
+        &self.ports[port.index()]
+    }
+
+    /// The scheme and address upload URLs handed out on a listener whose own base is
+    /// `listener_base` point to (`upload-urls`).
+    pub fn upload_base<'a>(&'a self, listener_base: &'a str) -> &'a str {
+        match self.http_upload_base.get() {
+            Some(http) if self.upload_urls_http.load(Ordering::SeqCst) => http,
+            _ => listener_base,
+        }
     }
 
     /// Remembers a live connection so that shutdown can unblock its thread.

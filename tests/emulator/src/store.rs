@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use crate::agc::{s3_error, s3_injected};
+use crate::faults;
 use crate::http::{Request, Response};
 use crate::routes::percent_decode;
 use crate::sign;
@@ -25,9 +26,9 @@ fn parse_content_md5(value: &str) -> Option<[u8; 16]> {
 
 /// `PUT /store/<key>`.
 pub fn put(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
-    let faults = upload::faults(shared, Op::StorePut, &Subject::Any);
-    if let Some(fault) = faults.fail {
-        return s3_injected(fault);
+    let mut faults = faults::take(shared, Op::StorePut, &Subject::Any);
+    if let Some(resp) = faults.answer(s3_injected) {
+        return resp;
     }
     let key = percent_decode(req.path().trim_start_matches("/store/")).unwrap_or_default();
     if key.is_empty() {

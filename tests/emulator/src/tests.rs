@@ -13,9 +13,9 @@ use serde_json::Value;
 use crate::sign::{self, HmacAlg};
 use crate::{clock, Cloud, DeviceSpec, Emulator, Options};
 
-const UC_PRODUCT: &str = "ZG1EvTEa7NN";
-const UC_DEVICE: &str = "NlwaSPXsCpTQuh8FxBGH";
-const UC_SECRET: &str = "ucSecret";
+pub(crate) const UC_PRODUCT: &str = "ZG1EvTEa7NN";
+pub(crate) const UC_DEVICE: &str = "NlwaSPXsCpTQuh8FxBGH";
+pub(crate) const UC_SECRET: &str = "ucSecret";
 
 pub(crate) fn start(plain_http: bool) -> Emulator {
     Emulator::start(Options {
@@ -178,7 +178,7 @@ impl Client {
         reply
     }
 
-    fn ucloud_auth(&mut self, body: &str, secret: &str) -> Reply {
+    pub fn ucloud_auth(&mut self, body: &str, secret: &str) -> Reply {
         let sig = sign::hmac_hex(HmacAlg::Sha256, secret.as_bytes(), body.as_bytes());
         self.request(
             "/ucloud/auth",
@@ -190,14 +190,14 @@ impl Client {
         )
     }
 
-    fn ucloud_token(&mut self) -> String {
+    pub fn ucloud_token(&mut self) -> String {
         let body = format!(r#"{{"ProductSN":"{UC_PRODUCT}","DeviceSN":"{UC_DEVICE}"}}"#);
         let reply = self.ucloud_auth(&body, UC_SECRET);
         assert_eq!(reply.json()["RetCode"], 0, "{:?}", reply.json());
         reply.json()["Token"].as_str().unwrap().to_string()
     }
 
-    fn publish(&mut self, cloud: &str, topic: &str, token: &str, payload: &[u8]) -> Reply {
+    pub fn publish(&mut self, cloud: &str, topic: &str, token: &str, payload: &[u8]) -> Reply {
         self.request(
             &format!("/{cloud}/topic{topic}"),
             &[
@@ -208,7 +208,7 @@ impl Client {
         )
     }
 
-    fn aliyun_token(&mut self) -> String {
+    pub fn aliyun_token(&mut self) -> String {
         let ts = clock::system_now_ms().to_string();
         let content = format!("clientId12345deviceNamedeviceproductKeypktimestamp{ts}");
         let sign = crate::aliyun::sign(HmacAlg::Sha1, "secret", &content).to_uppercase();
@@ -227,7 +227,7 @@ impl Client {
     }
 }
 
-fn uc_topic() -> String {
+pub(crate) fn uc_topic() -> String {
     format!("/{UC_PRODUCT}/{UC_DEVICE}/upload")
 }
 
@@ -544,7 +544,7 @@ fn control_port_line_protocol() {
     assert!(lines[1].starts_with("ERR unknown command"));
     assert_eq!(
         lines[2],
-        "OK {\"auth_requests\":0,\"auths\":0,\"publish_requests\":0,\"publishes\":0,\"messages\":[]}\n"
+        "OK {\"auth_requests\":0,\"auths\":0,\"publish_requests\":0,\"publishes\":0,\"bad_replies\":0,\"messages\":[]}\n"
     );
     assert_eq!(lines[3], "OK 0\n");
     tcp.write_all(b"help\n").unwrap();

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use crate::faults;
 use crate::http::{Request, Response};
 use crate::routes::{self, percent_decode};
 use crate::sign::{self, json_str, HmacAlg};
@@ -138,8 +139,9 @@ pub fn url(shared: &Shared, base: &str, req: &Request, body: &mut dyn Read) -> R
         return ucloud::error(PARAM_ERROR);
     };
     let key = (Cloud::Ucloud, params.product.clone(), params.device.clone());
-    if let Some(fault) = upload::faults(shared, Op::FileUrl, &Subject::Device(key.clone())).fail {
-        return ucloud::injected(fault);
+    let subject = Subject::Device(key.clone());
+    if let Some(resp) = faults::take(shared, Op::FileUrl, &subject).answer(ucloud::injected) {
+        return resp;
     }
     let Some((secret, disabled)) = shared
         .lock()
@@ -236,9 +238,9 @@ pub fn put(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
         .map(|g| g.device.clone())
         .or_else(|| path_device(&path))
         .map_or(Subject::Any, Subject::Device);
-    let faults = upload::faults(shared, Op::FilePut, &subject);
-    if let Some(fault) = faults.fail {
-        return injected(fault);
+    let mut faults = faults::take(shared, Op::FilePut, &subject);
+    if let Some(resp) = faults.answer(injected) {
+        return resp;
     }
 
     let Some(grant) = grant else {

@@ -1,17 +1,15 @@
 //! What the upload endpoints share: the counted (and cuttable) request body, streaming a
-//! body into digests, fault rules by subject, XML errors, request ids, form decoding and
-//! the per-op statistics.
+//! body into digests, XML errors, request ids, form decoding and the per-op statistics.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use crate::http::{Request, Response};
 use crate::routes::percent_decode;
 use crate::sign::{self, DigestValues, Md5Stream, Sha256Stream};
-use crate::state::{Injected, Op, Shared, Subject};
+use crate::state::{Op, Shared};
 
 /// Read size of upload bodies: one fixed buffer per request, hashed in place.
 pub const CHUNK: usize = 64 * 1024;
@@ -255,35 +253,6 @@ pub fn stream_body(body: &mut dyn Read, len: u64) -> io::Result<DigestValues> {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
     Ok(hasher.finish())
-}
-
-/// The pending faults of one request.
-#[derive(Debug, Default)]
-pub struct Faults {
-    pub fail: Option<Injected>,
-    /// `cut` after this many body bytes.
-    pub cut: Option<u64>,
-}
-
-/// Applies the delay, fail and cut rules of (op, subject) (the op's `any` rules when no
-/// specific one is pending): sleeps for a delay rule, returns the rest.
-pub fn faults(shared: &Shared, op: Op, subject: &Subject) -> Faults {
-    let (delay, fail, cut) = {
-        let mut state = shared.lock();
-        let delay = state.take_delay(op, subject);
-        let fail = state.take_fail(op, subject);
-        // A request answered by a fail rule is not also cut.
-        let cut = if fail.is_none() && op.has_upload_body() {
-            state.take_cut(op, subject)
-        } else {
-            None
-        };
-        (delay, fail, cut)
-    };
-    if let Some(ms) = delay {
-        std::thread::sleep(Duration::from_millis(ms));
-    }
-    Faults { fail, cut }
 }
 
 /// Counts the outcome of one request of `op`: dropped, succeeded (`code` 0) or rejected.

@@ -27,12 +27,12 @@ fn md5_b64(data: &[u8]) -> String {
     sign::b64(&d.finish().md5_raw)
 }
 
-fn control_json(emu: &Emulator, command: &str) -> Value {
+pub(crate) fn control_json(emu: &Emulator, command: &str) -> Value {
     serde_json::from_str(&emu.control(command).unwrap()).unwrap()
 }
 
 /// The stored object `key` of `store` in the `objects` listing.
-fn listed(emu: &Emulator, store: &str, key: &str) -> Option<Value> {
+pub(crate) fn listed(emu: &Emulator, store: &str, key: &str) -> Option<Value> {
     control_json(emu, "objects")
         .as_array()
         .unwrap()
@@ -41,7 +41,7 @@ fn listed(emu: &Emulator, store: &str, key: &str) -> Option<Value> {
         .cloned()
 }
 
-fn key_stats(emu: &Emulator, store: &str, key: &str) -> (u64, u64) {
+pub(crate) fn key_stats(emu: &Emulator, store: &str, key: &str) -> (u64, u64) {
     let stats = control_json(emu, "upload-stats");
     stats["keys"]
         .as_array()
@@ -57,7 +57,7 @@ fn key_stats(emu: &Emulator, store: &str, key: &str) -> (u64, u64) {
 }
 
 /// The path (and query) of an absolute URL handed out by the emulator.
-fn path_of(url: &str) -> String {
+pub(crate) fn path_of(url: &str) -> String {
     let rest = url.split_once("://").unwrap().1;
     rest[rest.find('/').unwrap()..].to_string()
 }
@@ -65,7 +65,7 @@ fn path_of(url: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // UCloud file upload
 
-fn file_url_request(c: &mut Client, body: &str, secret: &str) -> Reply {
+pub(crate) fn file_url_request(c: &mut Client, body: &str, secret: &str) -> Reply {
     let sig = sign::hmac_hex(HmacAlg::Sha256, secret.as_bytes(), body.as_bytes());
     c.request(
         "/ucloud-file/api/v1/url",
@@ -77,7 +77,7 @@ fn file_url_request(c: &mut Client, body: &str, secret: &str) -> Reply {
     )
 }
 
-fn file_grant(c: &mut Client, name: &str, data: &[u8], ct: &str) -> (String, String) {
+pub(crate) fn file_grant(c: &mut Client, name: &str, data: &[u8], ct: &str) -> (String, String) {
     let (md5, _) = digests(data);
     let body = format!(
         r#"{{"ProductSN":"{UC_PRODUCT}","DeviceSN":"{UC_DEVICE}","FileName":"{name}","FileSize":{},"MD5":"{md5}","Content-Type":"{ct}"}}"#,
@@ -292,8 +292,8 @@ fn ufile_url_errors_and_faults() {
 // ---------------------------------------------------------------------------------------
 // Alibaba OTA: GenerateOTAUploadURL + OSS PostObject
 
-const AK_ID: &str = "testAccessKeyId";
-const AK_SECRET: &str = "testAccessKeySecret";
+pub(crate) const AK_ID: &str = "testAccessKeyId";
+pub(crate) const AK_SECRET: &str = "testAccessKeySecret";
 
 fn rpc_params(nonce: &str, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
     let now = clock::system_now_ms() / 1000;
@@ -379,7 +379,7 @@ fn xml_code(reply: &Reply) -> String {
     text[start..end].to_string()
 }
 
-fn ota_data(c: &mut Client, nonce: &str) -> Value {
+pub(crate) fn ota_data(c: &mut Client, nonce: &str) -> Value {
     let reply = rpc_post(c, &rpc_signed("POST", rpc_params(nonce, &[]), AK_SECRET));
     let json = reply.json();
     assert_eq!(reply.status, 200, "{json}");
@@ -653,7 +653,7 @@ fn ota_rpc_gateway_errors() {
 // ---------------------------------------------------------------------------------------
 // AppGallery Connect
 
-fn agc_token(c: &mut Client, id: &str, secret: &str) -> Value {
+pub(crate) fn agc_token(c: &mut Client, id: &str, secret: &str) -> Value {
     let body = format!(
         r#"{{"grant_type":"client_credentials","client_id":"{id}","client_secret":"{secret}"}}"#
     );
@@ -665,7 +665,7 @@ fn agc_token(c: &mut Client, id: &str, secret: &str) -> Value {
     .json()
 }
 
-fn agc_url(c: &mut Client, id: &str, token: &str, query: &str) -> Value {
+pub(crate) fn agc_url(c: &mut Client, id: &str, token: &str, query: &str) -> Value {
     let bearer = format!("Bearer {token}");
     c.send(
         "GET",
