@@ -10,21 +10,9 @@
  *
  * Prints "message id: <id>" and exits 0, or prints the error and exits 1 (2: bad usage).
  */
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <iothttp.h>
-
-/* Argument `index` (1-based) if given and non-empty, else the environment variable. */
-static const char *arg_or_env(int argc, char **argv, int index, const char *env_name)
-{
-    if (index < argc && argv[index][0] != '\0')
-        return argv[index];
-    const char *value = getenv(env_name);
-    return (value != NULL && value[0] != '\0') ? value : NULL;
-}
+#include "common.h"
 
 /* Log callback: the library calls it from the thread making the request. */
 static void log_line(void *userdata, iothttp_log_level level, const char *msg)
@@ -32,24 +20,6 @@ static void log_line(void *userdata, iothttp_log_level level, const char *msg)
     static const char *const names[] = {"?", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
     (void)userdata;
     fprintf(stderr, "iothttp %s: %s\n", level <= IOTHTTP_LOG_TRACE ? names[level] : "?", msg);
-}
-
-/* Print why the last call failed; returns the process exit status. */
-static int report(iothttp_result r)
-{
-    /* Read the cloud code and status first: they describe the last call on this thread. */
-    int64_t cloud_code = iothttp_last_cloud_code();
-    unsigned http_status = iothttp_last_http_status();
-
-    fprintf(stderr, "error: %s: %s", iothttp_result_name(r), iothttp_last_error());
-    if (cloud_code != 0 && http_status != 0)
-        fprintf(stderr, " (cloud code %" PRId64 ", HTTP status %u)", cloud_code, http_status);
-    else if (cloud_code != 0)
-        fprintf(stderr, " (cloud code %" PRId64 ")", cloud_code);
-    else if (http_status != 0)
-        fprintf(stderr, " (HTTP status %u)", http_status);
-    fputc('\n', stderr);
-    return 1;
 }
 
 int main(int argc, char **argv)
