@@ -397,7 +397,7 @@ iothttp_result iothttp_config_set_retries(struct iothttp_config *cfg,
 
 /**
  * Send log lines up to `max_level` (an `iothttp_log_level`) to `fn`; NULL `fn` turns
- * logging off. `userdata` is passed back untouched and must stay valid while any client
+ * logging off (then `max_level` is ignored). `userdata` is passed back untouched and must stay valid while any client
  * made from this config lives. Lines never contain a secret, token, signature or
  * Authorization value.
  */
@@ -420,7 +420,8 @@ iothttp_result iothttp_config_allow_plain_http(struct iothttp_config *cfg, bool 
 
 /**
  * Make a device on `cloud` (an `iothttp_cloud`). `product`, `device` and `secret` are
- * copied. Endpoints default to the public ones (UCloud cn-sh2, Aliyun cn-shanghai). Nothing
+ * copied: 1..256 bytes each; product and device without whitespace, '/' or control
+ * characters. Endpoints default to the public ones (UCloud cn-sh2, Aliyun cn-shanghai). Nothing
  * is sent until the first auth or publish. On success `*out` receives a handle to release
  * with `iothttp_device_free`.
  */
@@ -484,8 +485,8 @@ iothttp_result iothttp_device_auth(struct iothttp_device *dev);
  * Publish `len` bytes (at most 131072; NULL allowed when `len` is 0) to `topic`.
  *
  * Authenticates lazily, renews the token before it expires, and on a refused token
- * authenticates once more and resends. `topic` must be non-empty UTF-8 without `?`, `#`,
- * `+`, whitespace or control characters (`IOTHTTP_E_INVALID_ARG`). On success the cloud's
+ * authenticates once more and resends. `topic` must be 1..1024 bytes of UTF-8 without `?`,
+ * `#`, `+`, whitespace or control characters (`IOTHTTP_E_INVALID_ARG`). On success the cloud's
  * message id is written to `message_id` as NUL-terminated decimal text unless it is NULL;
  * a non-NULL `message_id` with `message_id_cap < IOTHTTP_MESSAGE_ID_LEN` fails with
  * `IOTHTTP_E_BUFFER_TOO_SMALL` before anything is sent.
@@ -525,7 +526,9 @@ iothttp_result iothttp_device_reply_data(struct iothttp_device *dev,
 /**
  * Copy the cached token (NUL-terminated) into `buf`, for firmware that persists it across
  * reboots. `*len_out` (may be NULL) receives its length; `*expires_at_unix_ms` (may be NULL)
- * its expiry in Unix milliseconds, 0 if unknown. A `cap` below length + 1 fails with
+ * its expiry in Unix milliseconds: the one the token states (UCloud's JWT `exp`), else the
+ * documented lifetime from when it was issued (UCloud 7 days; Aliyun 48 hours, the safe
+ * reading of its documents), or 0 for a token set without an expiry. A `cap` below length + 1 fails with
  * `IOTHTTP_E_BUFFER_TOO_SMALL` and `*len_out` = length + 1. No token yet:
  * `IOTHTTP_E_INVALID_ARG`. Treat the token like the device secret.
  */

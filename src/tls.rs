@@ -23,6 +23,89 @@ use crate::error::{Error, ErrorKind, Result};
 /// A CA file larger than this is refused (the whole Mozilla bundle is ~220 KB).
 pub(crate) const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// One DER element: (tag, contents, rest). Definite lengths up to 4 bytes only.
+fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| acc << 8 | *b as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+/// Whether a certificate may act as a CA: X.509 v3 with basicConstraints cA=TRUE, or a
+/// legacy v1/v2 certificate (which cannot carry the extension). None if the DER is malformed.
+pub(crate) fn is_ca_certificate(der: &[u8]) -> Option<bool> {
+    const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
+    let (0x30, cert, _) = der_next(der)? else {
+        return None;
+    };
+    let (0x30, mut tbs, _) = der_next(cert)? else {
+        return None;
+    };
+    let mut v3 = false;
+    if tbs.first() == Some(&0xa0) {
+        let (_, version, rest) = der_next(tbs)?;
+        let (0x02, v, _) = der_next(version)? else {
+            return None;
+        };
+        v3 = v == [2];
+        tbs = rest;
+    }
+    // serial, signature algorithm, issuer, validity, subject, subject public key info
+    for _ in 0..6 {
+        tbs = der_next(tbs)?.2;
+    }
+    while !tbs.is_empty() {
+        let (tag, content, rest) = der_next(tbs)?;
+        tbs = rest;
+        if tag != 0xa3 {
+            continue; // issuer/subject unique ids
+        }
+        let (0x30, mut exts, _) = der_next(content)? else {
+            return None;
+        };
+        while !exts.is_empty() {
+            let (0x30, ext, rest) = der_next(exts)? else {
+                return None;
+            };
+            exts = rest;
+            let (0x06, oid, mut fields) = der_next(ext)? else {
+                return None;
+            };
+            if oid != BASIC_CONSTRAINTS {
+                continue;
+            }
+            if fields.first() == Some(&0x01) {
+                fields = der_next(fields)?.2; // critical flag
+            }
+            let (0x04, value, _) = der_next(fields)? else {
+                return None;
+            };
+            let (0x30, bc, _) = der_next(value)? else {
+                return None;
+            };
+            return Some(match der_next(bc) {
+                Some((0x01, flag, _)) => flag.first().is_some_and(|b| *b != 0),
+                _ => false,
+            });
+        }
+    }
+    Some(!v3)
+}
+
 /// Parse one or more PEM `CERTIFICATE` blocks; every one must be usable as a trust anchor.
 pub(crate) fn parse_ca_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     if pem.len() as u64 > MAX_CA_FILE_BYTES {
@@ -36,6 +119,21 @@ pub(crate) fn parse_ca_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
         let der = item.map_err(|e| {
             Error::invalid(format!("CA PEM: certificate #{} is malformed: {e}", i + 1))
         })?;
+        match is_ca_certificate(&der) {
+            Some(true) => {}
+            Some(false) => {
+                return Err(Error::invalid(format!(
+                "CA PEM: certificate #{} is not a CA certificate (basicConstraints cA is not set)",
+                i + 1
+            )))
+            }
+            None => {
+                return Err(Error::invalid(format!(
+                    "CA PEM: certificate #{} is not a well-formed X.509 certificate",
+                    i + 1
+                )))
+            }
+        }
         // Check now, not at the first handshake, that it can serve as an anchor.
         let mut probe = RootCertStore::empty();
         probe.add(der.clone()).map_err(|e| {
@@ -273,7 +371,41 @@ mod tests {
         let e = parse_ca_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArg);
-        assert!(e.message().contains("not a usable CA"), "{}", e.message());
+        assert!(e.message().contains("not a well-formed"), "{}", e.message());
+    }
+
+    fn cert_pem(is_ca: bool) -> String {
+        let mut params = rcgen::CertificateParams::new(vec!["device.local".to_string()]).unwrap();
+        params.is_ca = if is_ca {
+            rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained)
+        } else {
+            rcgen::IsCa::ExplicitNoCa
+        };
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn only_ca_certificates_become_anchors() {
+        assert_eq!(parse_ca_pem(cert_pem(true).as_bytes()).unwrap().len(), 1);
+        let e = parse_ca_pem(cert_pem(false).as_bytes()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        assert!(
+            e.message().contains("not a CA certificate"),
+            "{}",
+            e.message()
+        );
+        // One bad block spoils the bundle.
+        let both = format!("{}{}", cert_pem(true), cert_pem(false));
+        assert!(parse_ca_pem(both.as_bytes()).is_err());
+        // A v3 certificate without basicConstraints is not a CA either.
+        let mut params = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap();
+        params.is_ca = rcgen::IsCa::NoCa;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = params.self_signed(&key).unwrap().der().to_vec();
+        assert_eq!(is_ca_certificate(&der), Some(false));
+        // Every Mozilla root passes (they are CAs).
+        assert_eq!(is_ca_certificate(&[0x30, 0x03, 0x30, 0x01]), None);
     }
 
     #[test]
@@ -285,5 +417,17 @@ mod tests {
     #[test]
     fn builtin_roots_build() {
         client_config(true, &[]).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod system_bundle {
+    /// Every certificate of the system CA bundle (when the machine has one) is a CA.
+    #[test]
+    #[ignore = "depends on the machine's CA bundle; run by hand"]
+    fn system_roots_are_cas() {
+        let pem = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap();
+        let certs = super::parse_ca_pem(&pem).unwrap();
+        assert!(certs.len() > 100, "{}", certs.len());
     }
 }

@@ -181,7 +181,7 @@ pub unsafe extern "C" fn iothttp_config_set_retries(
 }
 
 /// Send log lines up to `max_level` (an `iothttp_log_level`) to `fn`; NULL `fn` turns
-/// logging off. `userdata` is passed back untouched and must stay valid while any client
+/// logging off (then `max_level` is ignored). `userdata` is passed back untouched and must stay valid while any client
 /// made from this config lives. Lines never contain a secret, token, signature or
 /// Authorization value.
 #[no_mangle]
@@ -193,6 +193,10 @@ pub unsafe extern "C" fn iothttp_config_set_log(
 ) -> iothttp_result {
     guard(|| {
         let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        let Some(f) = r#fn else {
+            cfg.get().clear_log();
+            return Ok(());
+        };
         let level = match max_level {
             1 => LogLevel::Error,
             2 => LogLevel::Warn,
@@ -205,19 +209,12 @@ pub unsafe extern "C" fn iothttp_config_set_log(
                 )))
             }
         };
-        match r#fn {
-            None => {
-                cfg.get().clear_log();
-            }
-            Some(f) => {
-                let sink = CLog {
-                    f,
-                    userdata: userdata as usize,
-                };
-                cfg.get()
-                    .set_log(Arc::new(move |l, line| sink.call(l, line)), level);
-            }
-        }
+        let sink = CLog {
+            f,
+            userdata: userdata as usize,
+        };
+        cfg.get()
+            .set_log(Arc::new(move |l, line| sink.call(l, line)), level);
         Ok(())
     })
 }
