@@ -68,7 +68,7 @@ impl std::fmt::Debug for AgcClient {
 }
 
 /// What the upload-URL call returned.
-struct UrlInfo {
+pub(crate) struct UrlInfo {
     object_id: String,
     url: String,
     headers: Vec<(String, String)>,
@@ -226,7 +226,7 @@ impl AgcClient {
         let (value, lifetime_s) = self.fetch_token()?;
         let now = self.inner.client.http.corrected_unix_ms();
         let lifetime_ms = lifetime_s.saturating_mul(1000);
-        let renew_at_ms = now + lifetime_ms - (lifetime_ms / 10).min(3_600_000);
+        let renew_at_ms = now.saturating_add(lifetime_ms - (lifetime_ms / 10).min(3_600_000));
         let mut st = lock(&self.inner.token);
         let generation = st.as_ref().map_or(0, |t| t.generation) + 1;
         *st = Some(Token {
@@ -256,57 +256,9 @@ impl AgcClient {
                 max_reply: MAX_REPLY,
                 exact_headers: false,
             })?;
-            match resp.status {
-                503 => Err(
-                    Error::new(ErrorKind::Unavailable, format!("{WHAT}: HTTP 503"))
-                        .with_http_status(503),
-                ),
-                429 => Err(
-                    Error::new(ErrorKind::RateLimited, format!("{WHAT}: HTTP 429"))
-                        .with_http_status(429),
-                ),
-                _ => Ok(resp),
-            }
+            throttled(WHAT, resp)
         })?;
-        let map = json_map(WHAT, &resp)?;
-        if let Some((code, msg)) = ret_of(&map).filter(|(c, _)| *c != 0) {
-            return Err(Error::new(
-                ErrorKind::Auth,
-                format!("{WHAT}: ret.code {code} \"{msg}\": client id or secret refused"),
-            )
-            .with_cloud_code(code)
-            .with_http_status(resp.status));
-        }
-        if resp.status == 401 || resp.status == 403 {
-            return Err(Error::new(
-                ErrorKind::Auth,
-                format!("{WHAT}: HTTP {}: client id or secret refused", resp.status),
-            )
-            .with_http_status(resp.status));
-        }
-        let token = match map.get("access_token") {
-            Some(Value::String(t)) if crate::cloud::is_header_safe_token(t) => {
-                Secret::new(t.as_str())
-            }
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::BadResponse,
-                    format!("{WHAT}: reply has no usable access_token"),
-                )
-                .with_http_status(resp.status))
-            }
-        };
-        let expires_in = map
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .filter(|s| *s > 0)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::BadResponse,
-                    format!("{WHAT}: reply has no positive integer expires_in"),
-                )
-            })?;
-        Ok((token, expires_in))
+        parse_token_reply(&resp)
     }
 
     /// The upload URL, renewing a cached token once if the call is refused with it.
@@ -363,50 +315,101 @@ impl AgcClient {
                 max_reply: MAX_REPLY,
                 exact_headers: false,
             })?;
-            match resp.status {
-                503 => Err(
-                    Error::new(ErrorKind::Unavailable, format!("{WHAT}: HTTP 503"))
-                        .with_http_status(503),
-                ),
-                429 => Err(
-                    Error::new(ErrorKind::RateLimited, format!("{WHAT}: HTTP 429"))
-                        .with_http_status(429),
-                ),
-                _ => Ok(resp),
-            }
+            throttled(WHAT, resp)
         })?;
-        if resp.status == 401 || resp.status == 403 {
-            return Err(Error::new(
-                ErrorKind::Auth,
-                format!("{WHAT}: HTTP {}: token refused", resp.status),
-            )
-            .with_http_status(resp.status));
-        }
-        let map = json_map(WHAT, &resp)?;
-        match ret_of(&map) {
-            Some((0, _)) => {}
-            Some((code, msg)) => {
-                let kind = if code == RET_INVALID_INPUT {
-                    ErrorKind::InvalidArg
-                } else {
-                    ErrorKind::Cloud
-                };
-                return Err(
-                    Error::new(kind, format!("{WHAT}: ret.code {code} \"{msg}\""))
-                        .with_cloud_code(code)
-                        .with_http_status(resp.status),
-                );
-            }
-            None => {
-                return Err(Error::new(
-                    ErrorKind::BadResponse,
-                    format!("{WHAT}: reply (HTTP {}) has no ret.code", resp.status),
-                )
-                .with_http_status(resp.status))
-            }
-        }
-        parse_url_info(&map, size)
+        parse_upload_url_reply(&resp, size)
     }
+}
+
+/// 503 and 429 as retryable errors; anything else is the caller's to read.
+fn throttled(what: &str, resp: Response) -> Result<Response> {
+    match resp.status {
+        503 => Err(
+            Error::new(ErrorKind::Unavailable, format!("{what}: HTTP 503")).with_http_status(503),
+        ),
+        429 => Err(
+            Error::new(ErrorKind::RateLimited, format!("{what}: HTTP 429")).with_http_status(429),
+        ),
+        _ => Ok(resp),
+    }
+}
+
+/// Interpret the token reply: `{"access_token","expires_in"}`, or `ret.code` refusals.
+pub(crate) fn parse_token_reply(resp: &Response) -> Result<(Secret, u64)> {
+    const WHAT: &str = "AGC token";
+    let map = json_map(WHAT, resp)?;
+    if let Some((code, msg)) = ret_of(&map).filter(|(c, _)| *c != 0) {
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!("{WHAT}: ret.code {code} \"{msg}\": client id or secret refused"),
+        )
+        .with_cloud_code(code)
+        .with_http_status(resp.status));
+    }
+    if resp.status == 401 || resp.status == 403 {
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!("{WHAT}: HTTP {}: client id or secret refused", resp.status),
+        )
+        .with_http_status(resp.status));
+    }
+    let token = match map.get("access_token") {
+        Some(Value::String(t)) if crate::cloud::is_header_safe_token(t) => Secret::new(t.as_str()),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::BadResponse,
+                format!("{WHAT}: reply has no usable access_token"),
+            )
+            .with_http_status(resp.status))
+        }
+    };
+    let expires_in = map
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::BadResponse,
+                format!("{WHAT}: reply has no positive integer expires_in"),
+            )
+        })?;
+    Ok((token, expires_in))
+}
+
+/// Interpret the upload-URL reply (`ret.code` errors arrive with HTTP 200).
+pub(crate) fn parse_upload_url_reply(resp: &Response, size: u64) -> Result<UrlInfo> {
+    const WHAT: &str = "AGC upload URL";
+    if resp.status == 401 || resp.status == 403 {
+        return Err(Error::new(
+            ErrorKind::Auth,
+            format!("{WHAT}: HTTP {}: token refused", resp.status),
+        )
+        .with_http_status(resp.status));
+    }
+    let map = json_map(WHAT, resp)?;
+    match ret_of(&map) {
+        Some((0, _)) => {}
+        Some((code, msg)) => {
+            let kind = if code == RET_INVALID_INPUT {
+                ErrorKind::InvalidArg
+            } else {
+                ErrorKind::Cloud
+            };
+            return Err(
+                Error::new(kind, format!("{WHAT}: ret.code {code} \"{msg}\""))
+                    .with_cloud_code(code)
+                    .with_http_status(resp.status),
+            );
+        }
+        None => {
+            return Err(Error::new(
+                ErrorKind::BadResponse,
+                format!("{WHAT}: reply (HTTP {}) has no ret.code", resp.status),
+            )
+            .with_http_status(resp.status))
+        }
+    }
+    parse_url_info(&map, size)
 }
 
 fn json_map(what: &str, resp: &Response) -> Result<Map<String, Value>> {
@@ -489,6 +492,14 @@ fn parse_url_info(map: &Map<String, Value>, size: u64) -> Result<UrlInfo> {
         url,
         headers,
     })
+}
+
+/// Fuzzing: run every reply parser.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_replies(resp: &Response, size: u64) {
+    let _ = parse_token_reply(resp);
+    let _ = parse_upload_url_reply(resp, size);
+    let _ = obs_reply(resp);
 }
 
 /// The storage's reply to the PUT (S3-style XML errors).

@@ -454,6 +454,13 @@ fn parse_rpc(resp: &Response) -> std::result::Result<UploadParams, RpcFailure> {
     })
 }
 
+/// Fuzzing: run both reply parsers.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_replies(resp: &Response) {
+    let _ = parse_rpc(resp);
+    let _ = oss_reply(resp);
+}
+
 /// OSS PostObject reply: 2xx success; an expired policy (`AccessDenied`, "Policy expired") is
 /// worth one retry with fresh parameters; other XML errors mapped.
 fn oss_reply(resp: &Response) -> Attempt<()> {

@@ -23,6 +23,9 @@ mod config;
 mod device;
 mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod log;
 mod secret;
 pub mod sign;
