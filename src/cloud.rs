@@ -307,13 +307,14 @@ pub(crate) fn message_id(cloud: &str, value: Option<&Value>) -> Result<String, E
             None => Err(bad("is not an unsigned 64-bit integer")),
         },
         Some(Value::String(s)) => {
-            if !s.is_empty()
-                && s.len() <= MAX_MESSAGE_ID_DIGITS
+            // Both clouds use 64-bit ids: a longer number is a corrupt reply.
+            if s.len() <= MAX_MESSAGE_ID_DIGITS
                 && s.bytes().all(|b| b.is_ascii_digit())
+                && s.parse::<u64>().is_ok()
             {
                 Ok(s.clone())
             } else {
-                Err(bad("is not a decimal number of at most 31 digits"))
+                Err(bad("is not an unsigned 64-bit decimal number"))
             }
         }
         Some(_) => Err(bad("has an unexpected JSON type")),

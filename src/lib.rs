@@ -30,6 +30,7 @@ mod log;
 mod secret;
 pub mod sign;
 mod source;
+mod tcp;
 mod tls;
 mod transport;
 mod ucloud;

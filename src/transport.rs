@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ureq::config::AutoHeaderValue;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{
-    ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, TcpConnector, Transport,
+    ConnectProxyConnector, ConnectionDetails, Connector, NextTimeout, Transport,
 };
 use ureq::Agent;
 
@@ -26,8 +26,9 @@ use crate::tls::{TlsConnector, TlsFailure};
 /// buffer is the size of one body write: 64 KiB keeps large uploads at curl's pace.
 const INPUT_BUFFER: usize = 16 * 1024;
 const OUTPUT_BUFFER: usize = 64 * 1024;
-/// Largest response header block accepted.
-const MAX_RESPONSE_HEADER: usize = 16 * 1024;
+/// Largest response header block accepted (below the input buffer, so that ureq sees the
+/// limit rather than a full buffer).
+const MAX_RESPONSE_HEADER: usize = 8 * 1024;
 /// A skew smaller than this is clock noise (Date has one-second resolution).
 const SKEW_THRESHOLD_MS: i64 = 60_000;
 
@@ -128,7 +129,7 @@ impl fmt::Debug for Http {
 
 /// A connect-phase failure: the request was certainly not sent.
 #[derive(Debug)]
-struct ConnectFailure(String);
+pub(crate) struct ConnectFailure(pub(crate) String);
 
 impl fmt::Display for ConnectFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -200,30 +201,66 @@ impl Resolver for Resolve {
     }
 }
 
-/// TCP connector that marks its failures as connect failures.
-#[derive(Debug, Default)]
-struct MarkingTcp(TcpConnector);
+/// Makes every send and every wait on a connection finish within the I/O timeout as a whole.
+///
+/// ureq's per-write timeout restarts with each system call, so a peer that stops reading but
+/// lets a few bytes into its window now and then would stall an upload for far longer than
+/// the timeout (measured: 12 s at a 300 ms setting). Capping the budget of each transmit (up
+/// to 64 KiB) and each read makes a stalled peer fail within the bound.
+#[derive(Debug)]
+struct Deadline {
+    io: Duration,
+}
 
-impl<In: Transport> Connector<In> for MarkingTcp {
-    type Out = <TcpConnector as Connector<In>>::Out;
+impl<In: Transport> Connector<In> for Deadline {
+    type Out = DeadlineTransport<In>;
 
     fn connect(
         &self,
-        details: &ConnectionDetails,
+        _details: &ConnectionDetails,
         chained: Option<In>,
     ) -> Result<Option<Self::Out>, ureq::Error> {
-        let target = details
-            .addrs
-            .first()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        self.0.connect(details, chained).map_err(|e| match e {
-            ureq::Error::Timeout(_) => e,
-            other => ureq::Error::Other(Box::new(ConnectFailure(format!(
-                "cannot connect to {target}: {}",
-                describe_ureq(&other)
-            )))),
-        })
+        Ok(chained.map(|inner| DeadlineTransport { inner, io: self.io }))
+    }
+}
+
+#[derive(Debug)]
+struct DeadlineTransport<T> {
+    inner: T,
+    io: Duration,
+}
+
+impl<T> DeadlineTransport<T> {
+    fn cap(&self, mut t: NextTimeout, reason: ureq::Timeout) -> NextTimeout {
+        if *t.after > self.io {
+            t.after = ureq::unversioned::transport::time::Duration::Exact(self.io);
+            t.reason = reason;
+        }
+        t
+    }
+}
+
+impl<T: Transport> Transport for DeadlineTransport<T> {
+    fn buffers(&mut self) -> &mut dyn ureq::unversioned::transport::Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let t = self.cap(timeout, ureq::Timeout::PerWrite);
+        self.inner.transmit_output(amount, t)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let t = self.cap(timeout, ureq::Timeout::PerRead);
+        self.inner.await_input(t)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
     }
 }
 
@@ -271,13 +308,6 @@ fn is_sensitive_header(name: &str) -> bool {
     ) || ["token", "secret", "signature", "credential", "sign"]
         .iter()
         .any(|w| n.contains(w))
-}
-
-fn describe_ureq(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Io(io) => describe_io(io),
-        other => other.to_string(),
-    }
 }
 
 fn describe_io(e: &io::Error) -> String {
@@ -433,15 +463,19 @@ impl Http {
             .timeout_per_read(io)
             .timeout_per_write(io)
             .build();
-        let connector =
-            ().chain(ConnectProxyConnector::default())
-                .chain(MarkingTcp::default())
-                .chain(TlsConnector::new(
-                    tls,
-                    Arc::clone(&handshakes),
-                    INPUT_BUFFER,
-                    OUTPUT_BUFFER,
-                ));
+        let connector = ()
+            .chain(ConnectProxyConnector::default())
+            .chain(crate::tcp::TcpConnector {
+                input_buffer: INPUT_BUFFER,
+                output_buffer: OUTPUT_BUFFER,
+            })
+            .chain(TlsConnector::new(
+                tls,
+                Arc::clone(&handshakes),
+                INPUT_BUFFER,
+                OUTPUT_BUFFER,
+            ))
+            .chain(Deadline { io: cfg.io_timeout });
         let agent = Agent::with_parts(agent_config, connector, Resolve::default());
         let seed = RandomState::new().hash_one(unix_ms_now()) | 1;
         Ok(Http {
@@ -577,7 +611,15 @@ impl Http {
             .limit(req.max_reply as u64)
             .read_to_vec()
             .map_err(|e| {
-                let err = map_ureq(e, &target, timeouts).with_http_status(status);
+                let mut err = map_ureq(e, &target, timeouts).with_http_status(status);
+                if err.kind() == ErrorKind::Io {
+                    // The head arrived, the body did not: the reply is unusable.
+                    err = Error::new(
+                        ErrorKind::BadResponse,
+                        format!("{} (reply truncated after HTTP {status})", err.message()),
+                    )
+                    .with_http_status(status);
+                }
                 log!(self.logger, Debug, "{}", err.message());
                 err
             })?;
