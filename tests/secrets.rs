@@ -110,3 +110,96 @@ fn trace_logs_and_errors_never_carry_secrets() {
         }
     }
 }
+
+/// The upload flows at TRACE, with their error paths: no access-key secret, AGC client
+/// secret or token, upload Authorization, OSS policy signature or AGC storage signature in
+/// any log line or error message.
+#[test]
+fn upload_flows_never_log_credentials() {
+    use iothttp::{AgcClient, AliyunAccount, Source};
+    let env = env();
+    let mut errors: Vec<String> = Vec::new();
+    let mut forbidden: Vec<String> =
+        vec!["ak-secret-value-123".into(), "agc-secret-value-456".into()];
+    env.control("add-account akid-1 ak-secret-value-123");
+    env.control("add-agc-client agc-id-1 agc-secret-value-456");
+    let content = vec![5u8; 70_000];
+
+    let dev = env.device(Cloud::UCloud);
+    forbidden.push(dev.secret.clone());
+    dev.device
+        .set_file_endpoint(&env.emu.ufile_base_url())
+        .unwrap();
+    let mut src = Source::from_bytes(content.clone());
+    dev.device
+        .upload_file("s.bin", "a/b", &mut src, None)
+        .unwrap();
+    env.control(&format!("fail file-put {} -148643 2", dev.key()));
+    errors.push(
+        dev.device
+            .upload_file("t.bin", "a/b", &mut src, None)
+            .unwrap_err()
+            .to_string(),
+    );
+
+    let acct = AliyunAccount::new(&env.client, "akid-1", "ak-secret-value-123").unwrap();
+    acct.set_endpoint(&env.emu.aliyun_iot_url()).unwrap();
+    let url = acct.ota_upload(None, &mut src, None).unwrap();
+    let wrong = AliyunAccount::new(&env.client, "akid-1", "wrong-ak-secret-789").unwrap();
+    wrong.set_endpoint(&env.emu.aliyun_iot_url()).unwrap();
+    errors.push(
+        wrong
+            .ota_upload(None, &mut src, None)
+            .unwrap_err()
+            .to_string(),
+    );
+    forbidden.push("wrong-ak-secret-789".into());
+
+    let agc = AgcClient::new(&env.client, "agc-id-1", "agc-secret-value-456").unwrap();
+    agc.set_endpoint(&env.emu.agc_url()).unwrap();
+    let object = agc.upload("42", "app.app", &mut src, None).unwrap();
+    env.control("url-ttl obs 0");
+    errors.push(
+        agc.upload("42", "b.app", &mut src, None)
+            .unwrap_err()
+            .to_string(),
+    );
+
+    // What the stores received: the credentials the library handled for us.
+    let objects: serde_json::Value = serde_json::from_str(&env.control("objects")).unwrap();
+    for o in objects.as_array().unwrap() {
+        let detail: serde_json::Value = serde_json::from_str(&env.control(&format!(
+            "object {} {}",
+            o["store"].as_str().unwrap(),
+            o["key"].as_str().unwrap()
+        )))
+        .unwrap();
+        for (name, value) in detail["headers"].as_object().into_iter().flatten() {
+            if name == "authorization" {
+                forbidden.push(value.as_str().unwrap().to_string());
+            }
+        }
+        for field in ["Signature", "policy"] {
+            if let Some(v) = detail["fields"][field].as_str() {
+                forbidden.push(v.to_string());
+            }
+        }
+    }
+    assert!(
+        forbidden.len() >= 6,
+        "the sweep saw the upload credentials: {forbidden:?}"
+    );
+    assert!(url.contains("/oss/") && !object.is_empty());
+
+    let logs = env.logs.lock().unwrap().clone();
+    assert!(logs.iter().any(|l| l.contains("<redacted")));
+    for line in logs.iter().chain(errors.iter()) {
+        assert!(!line.contains("Bearer "), "a bearer token reached: {line}");
+        for secret in &forbidden {
+            assert!(
+                !line.contains(secret.as_str()),
+                "secret material leaked into: {line}"
+            );
+        }
+    }
+}
