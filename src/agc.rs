@@ -565,12 +565,7 @@ mod tests {
 
     #[test]
     fn obs_replies() {
-        let r = |s, b: &str| Response {
-            status: s,
-            body: b.as_bytes().to_vec(),
-            date: None,
-            location: None,
-        };
+        let r = Response::test;
         assert!(matches!(obs_reply(&r(200, "")), Attempt::Ok(())));
         assert!(matches!(
             obs_reply(&r(

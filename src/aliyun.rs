@@ -231,12 +231,7 @@ mod tests {
     use crate::secret::Secret;
 
     fn resp(body: &str) -> Response {
-        Response {
-            status: 200,
-            body: body.as_bytes().to_vec(),
-            date: None,
-            location: None,
-        }
+        Response::test(200, body)
     }
 
     /// Seed 003's example: content `clientId12345deviceNamedeviceproductKeypktimestamp789`

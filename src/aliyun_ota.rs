@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::client::Client;
 use crate::cloud::cloud_message;
-use crate::device::normalise_base_url;
+use crate::device::{check_region, normalise_base_url};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
 use crate::secret::Secret;
@@ -162,16 +162,7 @@ impl AliyunAccount {
 
     /// The region (`RegionId`, and the default endpoint's host); default `cn-shanghai`.
     pub fn set_region(&self, region: &str) -> Result<()> {
-        if region.is_empty()
-            || region.len() > 32
-            || !region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(Error::invalid(
-                "region must be 1..32 characters of a-z, 0-9 and '-' (e.g. cn-shanghai)",
-            ));
-        }
+        check_region(region)?;
         self.update(|s| s.region = region.to_string());
         Ok(())
     }
@@ -530,12 +521,7 @@ mod tests {
     }
 
     fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            body: body.as_bytes().to_vec(),
-            date: None,
-            location: None,
-        }
+        Response::test(status, body)
     }
 
     #[test]

@@ -327,12 +327,7 @@ mod tests {
     use serde_json::json;
 
     fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            body: body.as_bytes().to_vec(),
-            date: None,
-            location: None,
-        }
+        Response::test(status, body)
     }
 
     #[test]

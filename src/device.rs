@@ -295,16 +295,7 @@ impl Device {
     /// Pick the region's public hosts ("cn-sh2", "cn-gd", "cn-shanghai", ...). An endpoint
     /// set explicitly keeps precedence.
     pub fn set_region(&self, region: &str) -> Result<()> {
-        if region.is_empty()
-            || region.len() > 32
-            || !region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(Error::invalid(
-                "region must be 1..32 characters of a-z, 0-9 and '-' (e.g. cn-sh2, cn-shanghai)",
-            ));
-        }
+        check_region(region)?;
         let before = self.endpoint();
         self.update_settings(|s| s.region = region.to_string());
         if self.endpoint() != before {
@@ -740,6 +731,21 @@ impl Device {
         })
         .map_err(|f| (f, date_seen))
     }
+}
+
+/// Region names: 1..32 characters of a-z, 0-9 and '-' (they become part of a host name).
+pub(crate) fn check_region(region: &str) -> Result<()> {
+    if region.is_empty()
+        || region.len() > 32
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(Error::invalid(
+            "region must be 1..32 characters of a-z, 0-9 and '-' (e.g. cn-sh2, cn-shanghai)",
+        ));
+    }
+    Ok(())
 }
 
 /// File names: 1..255 bytes, no '/', '\\', control characters.

@@ -59,14 +59,15 @@ impl SourceRead for FileRead {
     }
 }
 
-struct MemoryRead {
-    data: Arc<[u8]>,
-    pos: usize,
+/// Bytes in memory, read from the start; rewindable.
+pub(crate) struct MemoryRead<T> {
+    pub(crate) data: T,
+    pub(crate) pos: usize,
 }
 
-impl SourceRead for MemoryRead {
+impl<T: AsRef<[u8]> + Send> SourceRead for MemoryRead<T> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let rest = &self.data[self.pos..];
+        let rest = &self.data.as_ref()[self.pos..];
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
         self.pos += n;

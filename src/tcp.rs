@@ -135,6 +135,24 @@ fn refresh(
     Ok(())
 }
 
+/// Time left until `deadline` (None: no limit); the timeout's error once it has passed.
+fn remaining(
+    deadline: Option<Instant>,
+    timeout: &NextTimeout,
+) -> Result<Option<Duration>, ureq::Error> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => {
+            let r = d.saturating_duration_since(Instant::now());
+            if r.is_zero() {
+                Err(ureq::Error::Timeout(timeout.reason))
+            } else {
+                Ok(Some(r.max(Duration::from_millis(1))))
+            }
+        }
+    }
+}
+
 fn timed_out(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -151,16 +169,7 @@ impl Transport for TcpTransport {
         let deadline = left(&timeout).map(|d| Instant::now() + d);
         let mut written = 0;
         while written < amount {
-            let rest = match deadline {
-                Some(d) => {
-                    let r = d.saturating_duration_since(Instant::now());
-                    if r.is_zero() {
-                        return Err(ureq::Error::Timeout(timeout.reason));
-                    }
-                    Some(r.max(Duration::from_millis(1)))
-                }
-                None => None,
-            };
+            let rest = remaining(deadline, &timeout)?;
             let stream = &*self.stream;
             refresh(&mut self.write_timeout, rest, |t| {
                 stream.set_write_timeout(t)
@@ -187,16 +196,7 @@ impl Transport for TcpTransport {
         let timeout = timeout.for_read();
         let deadline = left(&timeout).map(|d| Instant::now() + d);
         loop {
-            let rest = match deadline {
-                Some(d) => {
-                    let r = d.saturating_duration_since(Instant::now());
-                    if r.is_zero() {
-                        return Err(ureq::Error::Timeout(timeout.reason));
-                    }
-                    Some(r.max(Duration::from_millis(1)))
-                }
-                None => None,
-            };
+            let rest = remaining(deadline, &timeout)?;
             let stream = &*self.stream;
             refresh(&mut self.read_timeout, rest, |t| stream.set_read_timeout(t))
                 .map_err(ureq::Error::Io)?;

@@ -99,6 +99,19 @@ pub(crate) struct Response {
     pub location: Option<String>,
 }
 
+#[cfg(test)]
+impl Response {
+    /// A reply for parser tests.
+    pub(crate) fn test(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            body: body.as_bytes().to_vec(),
+            date: None,
+            location: None,
+        }
+    }
+}
+
 /// Counters a client exposes for tests and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientStats {

@@ -282,12 +282,7 @@ mod tests {
     use super::*;
 
     fn resp(body: &str) -> Response {
-        Response {
-            status: 200,
-            body: body.as_bytes().to_vec(),
-            date: None,
-            location: None,
-        }
+        Response::test(200, body)
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use super::{arg_out, arg_ref, arg_str, give, guard, guard_quiet, iothttp_result, take};
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::{Source, SourceRead};
+use crate::source::{MemoryRead, Source, SourceRead};
 
 /// Read callback of a callback source: fill `buf` with up to `cap` bytes, store the count in
 /// `*out_len` (0 = end of data) and return 0; any other return value fails the upload with
@@ -52,33 +52,16 @@ impl iothttp_source {
 struct Borrowed {
     ptr: usize,
     len: usize,
-    pos: usize,
 }
 
-impl SourceRead for Borrowed {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        let n = (self.len - self.pos).min(buf.len());
-        if n > 0 {
-            // SAFETY: ptr..ptr+len stays readable while the source lives (header contract).
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    (self.ptr as *const u8).add(self.pos),
-                    buf.as_mut_ptr(),
-                    n,
-                )
-            };
+impl AsRef<[u8]> for Borrowed {
+    fn as_ref(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
         }
-        self.pos += n;
-        Ok(n)
-    }
-
-    fn can_rewind(&self) -> bool {
-        true
-    }
-
-    fn rewind(&mut self) -> Result<()> {
-        self.pos = 0;
-        Ok(())
+        // SAFETY: ptr..ptr+len stays readable and unchanged while the source lives (header
+        // contract), and was checked non-NULL.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
     }
 }
 
@@ -206,9 +189,11 @@ pub unsafe extern "C" fn iothttp_source_from_memory(
         if len > isize::MAX as usize {
             return Err(Error::invalid("argument 'len' is larger than any buffer"));
         }
-        let reader = Borrowed {
-            ptr: data as usize,
-            len,
+        let reader = MemoryRead {
+            data: Borrowed {
+                ptr: data as usize,
+                len,
+            },
             pos: 0,
         };
         wrap(out, Source::new(len as u64, Box::new(reader), "memory"));
