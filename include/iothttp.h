@@ -529,7 +529,8 @@ iothttp_result iothttp_device_reply_data(struct iothttp_device *dev,
  * its expiry in Unix milliseconds: the one the token states (UCloud's JWT `exp`), else the
  * documented lifetime from when it was issued (UCloud 7 days; Aliyun 48 hours, the safe
  * reading of its documents), or 0 for a token set without an expiry. A `cap` below length + 1 fails with
- * `IOTHTTP_E_BUFFER_TOO_SMALL` and `*len_out` = length + 1. No token yet:
+ * `IOTHTTP_E_BUFFER_TOO_SMALL` and `*len_out` = length + 1 (`buf` may be NULL when `cap` is
+ * 0, to learn the size). No token yet:
  * `IOTHTTP_E_INVALID_ARG`. Treat the token like the device secret.
  */
 iothttp_result iothttp_device_get_token(struct iothttp_device *dev,

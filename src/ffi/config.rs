@@ -149,7 +149,15 @@ pub unsafe extern "C" fn iothttp_config_set_timeouts(
     io_ms: u32,
 ) -> iothttp_result {
     guard(|| {
-        unsafe { arg_ref(cfg, "cfg") }?.get().set_timeouts(
+        let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        for (name, value) in [("connect_ms", connect_ms), ("io_ms", io_ms)] {
+            if value == 0 {
+                return Err(Error::invalid(format!(
+                    "argument '{name}' is 0: timeouts must be greater than zero"
+                )));
+            }
+        }
+        cfg.get().set_timeouts(
             Duration::from_millis(connect_ms.into()),
             Duration::from_millis(io_ms.into()),
         )?;

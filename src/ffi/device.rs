@@ -259,7 +259,8 @@ pub unsafe extern "C" fn iothttp_device_publish(
                     message_id_cap,
                     IOTHTTP_MESSAGE_ID_LEN,
                     std::ptr::null_mut(),
-                    "message_id (IOTHTTP_MESSAGE_ID_LEN)",
+                    ("message_id", "message_id_cap"),
+                    "a message id (IOTHTTP_MESSAGE_ID_LEN)",
                 )
             }?;
         }
@@ -314,7 +315,7 @@ pub unsafe extern "C" fn iothttp_device_reply_data(
         arg_out(len_out, "len_out")?;
         let data = dev.reply();
         unsafe {
-            check_room(buf, cap, data.len(), len_out, "reply data")?;
+            check_room(buf, cap, data.len(), len_out, ("buf", "cap"), "reply data")?;
             if !data.is_empty() {
                 std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
             }
@@ -329,7 +330,8 @@ pub unsafe extern "C" fn iothttp_device_reply_data(
 /// its expiry in Unix milliseconds: the one the token states (UCloud's JWT `exp`), else the
 /// documented lifetime from when it was issued (UCloud 7 days; Aliyun 48 hours, the safe
 /// reading of its documents), or 0 for a token set without an expiry. A `cap` below length + 1 fails with
-/// `IOTHTTP_E_BUFFER_TOO_SMALL` and `*len_out` = length + 1. No token yet:
+/// `IOTHTTP_E_BUFFER_TOO_SMALL` and `*len_out` = length + 1 (`buf` may be NULL when `cap` is
+/// 0, to learn the size). No token yet:
 /// `IOTHTTP_E_INVALID_ARG`. Treat the token like the device secret.
 #[no_mangle]
 pub unsafe extern "C" fn iothttp_device_get_token(
@@ -347,7 +349,14 @@ pub unsafe extern "C" fn iothttp_device_get_token(
             ));
         };
         unsafe {
-            write_cstr(buf, cap, len_out, token.expose(), "token")?;
+            write_cstr(
+                buf,
+                cap,
+                len_out,
+                token.expose(),
+                ("buf", "cap"),
+                "the token",
+            )?;
             if let Some(e) = expires_at_unix_ms.as_mut() {
                 *e = expires.unwrap_or(0);
             }

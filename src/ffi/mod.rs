@@ -100,15 +100,24 @@ pub(crate) unsafe fn take<T>(p: *mut T) {
     }
 }
 
-/// Check that `buf`/`cap` can hold `needed` bytes. When they cannot, store `needed` in
-/// `*len_out` (if given) and fail with `IOTHTTP_E_BUFFER_TOO_SMALL`.
+/// Check that `buf`/`cap` can hold `needed` bytes. A NULL buffer is allowed only with a
+/// capacity of 0 (a size query). When the capacity is too small, store `needed` in
+/// `*len_out` (if given) and fail with `IOTHTTP_E_BUFFER_TOO_SMALL`. `names` are the C names
+/// of the buffer and capacity arguments, `what` says what goes in the buffer.
 pub(crate) unsafe fn check_room(
     buf: *const u8,
     cap: usize,
     needed: usize,
     len_out: *mut usize,
+    names: (&str, &str),
     what: &str,
 ) -> Result<()> {
+    if buf.is_null() && cap > 0 {
+        return Err(Error::invalid(format!(
+            "argument '{}' is NULL but '{}' is {cap}",
+            names.0, names.1
+        )));
+    }
     if cap < needed {
         if !len_out.is_null() {
             // SAFETY: non-NULL out-pointer supplied by the caller.
@@ -116,13 +125,11 @@ pub(crate) unsafe fn check_room(
         }
         return Err(Error::new(
             ErrorKind::BufferTooSmall,
-            format!("{what} needs {needed} bytes; the buffer holds {cap}"),
+            format!(
+                "{what} needs {needed} bytes; argument '{}' ({}) holds {cap}",
+                names.0, names.1
+            ),
         ));
-    }
-    if buf.is_null() && needed > 0 {
-        return Err(Error::invalid(format!(
-            "buffer for {what} is NULL but its capacity is {cap}"
-        )));
     }
     Ok(())
 }
@@ -143,10 +150,11 @@ pub(crate) unsafe fn write_cstr(
     cap: usize,
     len_out: *mut usize,
     s: &str,
+    names: (&str, &str),
     what: &str,
 ) -> Result<()> {
     unsafe {
-        check_room(buf.cast(), cap, s.len() + 1, len_out, what)?;
+        check_room(buf.cast(), cap, s.len() + 1, len_out, names, what)?;
         copy_cstr(buf, s);
         if !len_out.is_null() {
             *len_out = s.len();
@@ -199,10 +207,20 @@ mod tests {
     fn small_buffers_report_the_size_needed() {
         let mut buf = [0 as c_char; 4];
         let mut len = 0usize;
-        let e = unsafe { write_cstr(buf.as_mut_ptr(), 4, &mut len, "abcd", "x") }.unwrap_err();
+        let names = ("buf", "cap");
+        let e =
+            unsafe { write_cstr(buf.as_mut_ptr(), 4, &mut len, "abcd", names, "x") }.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BufferTooSmall);
         assert_eq!(len, 5);
-        unsafe { write_cstr(buf.as_mut_ptr(), 4, &mut len, "abc", "x") }.unwrap();
+        unsafe { write_cstr(buf.as_mut_ptr(), 4, &mut len, "abc", names, "x") }.unwrap();
+        // NULL is a size query only with capacity 0.
+        let e =
+            unsafe { write_cstr(std::ptr::null_mut(), 4, &mut len, "", names, "x") }.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArg);
+        assert!(e.message().contains("'buf' is NULL"));
+        let e =
+            unsafe { write_cstr(std::ptr::null_mut(), 0, &mut len, "ab", names, "x") }.unwrap_err();
+        assert_eq!((e.kind(), len), (ErrorKind::BufferTooSmall, 3));
         assert_eq!(len, 3);
         assert_eq!(buf[3], 0);
     }

@@ -55,12 +55,13 @@ unsafe fn check_out_buf(
     cap: usize,
     min: usize,
     len_out: *mut usize,
+    name: &str,
     what: &str,
 ) -> Result<()> {
     if buf.is_null() {
         return Ok(());
     }
-    unsafe { check_room(buf.cast(), cap, min, len_out, what) }
+    unsafe { check_room(buf.cast(), cap, min, len_out, (name, "cap"), what) }
 }
 
 unsafe fn write_out(buf: *mut c_char, len_out: *mut usize, value: &str) {
@@ -170,7 +171,8 @@ pub unsafe extern "C" fn iothttp_aliyun_ota_upload(
                 cap,
                 IOTHTTP_URL_LEN,
                 len_out,
-                "firmware_url (IOTHTTP_URL_LEN)",
+                "firmware_url",
+                "a firmware URL (IOTHTTP_URL_LEN)",
             )
         }?;
         let mut src = src.lock()?;
@@ -250,7 +252,8 @@ pub unsafe extern "C" fn iothttp_agc_upload(
                 cap,
                 IOTHTTP_OBJECT_ID_LEN,
                 len_out,
-                "object_id (IOTHTTP_OBJECT_ID_LEN)",
+                "object_id",
+                "an object id (IOTHTTP_OBJECT_ID_LEN)",
             )
         }?;
         let mut src = src.lock()?;

@@ -127,6 +127,59 @@ int emu_command(const char *command, char *reply, size_t cap)
     return -1;
 }
 
+char *emu_command_alloc(const char *command)
+{
+    char why[512];
+    size_t len = strlen(command), cap = 16384, got = 0;
+    int fd = connect_control(why, sizeof why);
+    if (fd < 0) {
+        fprintf(stderr, "emulator: '%s' -> %s\n", command, why);
+        return NULL;
+    }
+    char *line = malloc(len + 1 > cap ? len + 1 : cap);
+    if (line == NULL) {
+        close(fd);
+        return NULL;
+    }
+    memcpy(line, command, len);
+    line[len] = '\n';
+    if (write_all(fd, line, len + 1) != 0) {
+        fprintf(stderr, "emulator: '%s' -> cannot write to the control port\n", command);
+        free(line);
+        close(fd);
+        return NULL;
+    }
+    for (;;) {
+        if (got + 1 >= cap) {
+            char *bigger = realloc(line, cap * 2);
+            if (bigger == NULL)
+                break;
+            line = bigger;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, line + got, cap - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(line + got - (size_t)n, '\n', (size_t)n) != NULL)
+            break;
+    }
+    close(fd);
+    line[got] = '\0';
+    char *nl = strchr(line, '\n');
+    if (nl == NULL || strncmp(line, "OK", 2) != 0 || (line[2] != ' ' && line[2] != '\n')) {
+        fprintf(stderr, "emulator: '%s' -> %.300s\n", command, line);
+        free(line);
+        return NULL;
+    }
+    *nl = '\0';
+    size_t skip = line[2] == ' ' ? 3 : 2;
+    memmove(line, line + skip, (size_t)(nl - line) + 1 - skip);
+    return line;
+}
+
 int emu_commandf(const char *fmt, ...)
 {
     char command[4096], reply[512];

@@ -11,6 +11,10 @@
  * failure. */
 int emu_command(const char *command, char *reply, size_t cap);
 
+/* emu_command for replies of any length: the text after "OK " in memory to free(), or
+ * NULL (with the reason on stderr) on "ERR", a failure or no memory. */
+char *emu_command_alloc(const char *command);
+
 /* printf-style emu_command; the reply is discarded. Returns as emu_command. */
 int emu_commandf(const char *fmt, ...)
 #if defined(__GNUC__)

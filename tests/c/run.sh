@@ -10,14 +10,19 @@
 #     pkg-config static/shared through CMake, plain cc with pkg-config) and run each
 #     publish binary against the cloud emulator for UCloud and Aliyun;
 #  4. move the installed prefix elsewhere and build and run again from there;
-#  5. build tests/c against it, static and shared, and run ctest (each test also under
-#     valgrind memcheck when valgrind is installed);
-#  6. report what ran, and the artifact sizes.
+#  5. build tests/c against it, static and shared, and run ctest: test_api (the API cases),
+#     test_faults (the fault matrix, one test per row), test_args (every argument of every
+#     header function; fails when a declared function has no row), each test also under
+#     valgrind memcheck when valgrind is installed;
+#  6. build tests/c and the c-examples programs a third way with AddressSanitizer +
+#     UndefinedBehaviorSanitizer (static library) and run them under ctest;
+#  7. report what ran, the fault matrix's outcome table, and the artifact sizes.
 #
 # One emulator (debug build of iothttp-emulator) serves everything; it is stopped on exit.
 #
 # Environment: IOTHTTP_TEST_JOBS (parallel jobs, default 2), IOTHTTP_TEST_VALGRIND=0 (skip
-# memcheck), IOTHTTP_TEST_KEEP=1 (keep the work directory; it is always kept on failure).
+# memcheck), IOTHTTP_TEST_SANITIZE=0 (skip the ASan/UBSan pass), IOTHTTP_TEST_KEEP=1 (keep
+# the work directory; it is always kept on failure).
 set -euo pipefail
 
 root="$(cd "${1:-"$(dirname "${BASH_SOURCE[0]}")/../.."}" && pwd)"
@@ -269,22 +274,42 @@ note "pkg-config --static --libs iothttp: $static_libs"
 unset PKG_CONFIG_PATH
 ran "c-examples built 6 ways (in-tree; find_package static/shared; pkg-config static/shared via CMake; cc + pkg-config static/shared), each published to both clouds; upload examples (UCloud file, Aliyun OTA, AGC) run from the 4 CMake builds"
 
+# Run an example under valgrind memcheck: memcheck_example <label> <binary> <args...>
+memcheck_example() {
+    local label="$1" log="$work/$1.memcheck.log" out="$work/$1.memcheck.out"
+    shift
+    if ! valgrind --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+        --track-origins=yes --suppressions="$root/tests/c/valgrind.supp" \
+        --log-file="$log" "$@" >"$out" 2>&1; then
+        cat "$log" "$out" >&2
+        fail "$label is not valgrind-clean (or failed)"
+    fi
+}
+
 if ((have_valgrind)); then
-    for cloud in ucloud aliyun; do
-        if [[ $cloud == ucloud ]]; then product=demoProduct; else product=a1demoPK; fi
-        url_var="IOTHTTP_EMU_${cloud^^}_URL"
-        if ! valgrind --error-exitcode=99 --leak-check=full \
-            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
-            --track-origins=yes --suppressions="$root/tests/c/valgrind.supp" \
-            --log-file="$work/publish-$cloud.memcheck.log" \
-            "$work/examples/find-package-static/publish" "$cloud" "$product" demoDevice demoSecret \
-            "${!url_var}" "$IOTHTTP_EMU_CA" >/dev/null 2>&1; then
-            cat "$work/publish-$cloud.memcheck.log" >&2
-            fail "publish ($cloud) is not valgrind-clean"
-        fi
-    done
-    note "publish under valgrind memcheck: 0 errors, no leaks (ucloud and aliyun)"
-    ran "publish example valgrind-clean for both clouds"
+    ex="$work/examples/find-package-static"
+    memcheck_example publish-ucloud "$ex/publish" ucloud demoProduct demoDevice demoSecret \
+        "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA"
+    memcheck_example publish-aliyun "$ex/publish" aliyun a1demoPK demoDevice demoSecret \
+        "$IOTHTTP_EMU_ALIYUN_URL" "$IOTHTTP_EMU_CA"
+    memcheck_example upload_file "$ex/upload_file" demoProduct demoDevice demoSecret \
+        "$upload_file_path" "$IOTHTTP_EMU_UFILE_URL" "$IOTHTTP_EMU_CA"
+    grep -q '^uploaded upload-example.bin (300000 bytes)$' "$work/upload_file.memcheck.out" ||
+        fail "upload_file under valgrind: $(cat "$work/upload_file.memcheck.out")"
+    memcheck_example ota_upload "$ex/ota_upload" demoAccessKeyId demoAccessKeySecret \
+        "$upload_file_path" bin "$IOTHTTP_EMU_ALIYUN_IOT_URL" "$IOTHTTP_EMU_CA"
+    grep -Eq '^firmware url: https://.*\.bin$' "$work/ota_upload.memcheck.out" ||
+        fail "ota_upload under valgrind: $(cat "$work/ota_upload.memcheck.out")"
+    memcheck_example agc_upload "$ex/agc_upload" demoClientId demoClientSecret 10086 \
+        "$upload_file_path" "$IOTHTTP_EMU_AGC_URL" "$IOTHTTP_EMU_CA"
+    grep -Eq '^object id: .+' "$work/agc_upload.memcheck.out" ||
+        fail "agc_upload under valgrind: $(cat "$work/agc_upload.memcheck.out")"
+    stored="$(emu_control objects | grep -o "\"md5\":\"$upload_md5\"" | wc -l)"
+    ((stored >= 3)) || fail "examples under valgrind: $stored copies with the file's MD5 stored, expected 3"
+    emu_control clear-objects >/dev/null
+    note "examples under valgrind memcheck: publish (ucloud, aliyun), upload_file, ota_upload, agc_upload: 0 errors, no leaks"
+    ran "examples valgrind-clean: publish (both clouds), upload_file, ota_upload, agc_upload"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -308,29 +333,49 @@ uncovered="$(comm -23 <(echo "$declared") \
     <(grep -oE 'iothttp_[a-z0-9_]+\(' "$root/tests/c/test_api.c" | tr -d '(' | sort -u))"
 [[ -z "$uncovered" ]] ||
     fail "tests/c/test_api.c does not call: $(tr '\n' ' ' <<<"$uncovered")(every header function must be tested)"
-note "test_api.c calls all $n_declared functions of iothttp.h"
+note "test_api.c calls all $n_declared functions of iothttp.h (test_args checks each one's arguments)"
 memcheck_flag=OFF
 ((have_valgrind)) && memcheck_flag=ON
 total_tests=0
-for kind in static shared; do
-    dir="$work/ctest-$kind"
-    shared_flag=OFF
-    [[ $kind == shared ]] && shared_flag=ON
+
+# Configure, build and run tests/c in <dir>: run_ctest <label> <dir> <cmake args...>. Prints
+# failed tests and the label summary; stops the script when a test failed.
+run_ctest() {
+    local label="$1" dir="$2" n
+    shift 2
     quiet "$dir.configure.log" cmake -S "$root/tests/c" -B "$dir" -DCMAKE_BUILD_TYPE=Debug \
-        -DCMAKE_PREFIX_PATH="$moved" -DIOTHTTP_TEST_SHARED="$shared_flag" \
-        -DIOTHTTP_TEST_VALGRIND="$memcheck_flag"
+        -DCMAKE_PREFIX_PATH="$moved" "$@"
     quiet "$dir.build.log" cmake --build "$dir" --parallel "$jobs"
-    check_linkage "test_api ($kind)" "$dir/test_api" "$kind"
-    note "ctest ($kind library$([[ $memcheck_flag == ON ]] && echo ', each test also under memcheck')):"
-    (cd "$dir" && ctest --output-on-failure --parallel "$jobs" 2>&1) | tee "$dir.ctest.log" |
-        grep -E '^ *[0-9]+/[0-9]+ Test|tests passed|tests failed' | sed 's/^/      /' || true
+    (cd "$dir" && ctest --output-on-failure --parallel "$jobs" 2>&1) >"$dir.ctest.log" || true
+    grep -E '\*\*\*|Failed|Timeout|tests passed|tests failed|sec\*proc' "$dir.ctest.log" |
+        grep -v '^ *[0-9]*/[0-9]* Test *#[0-9]*: .* Passed' | sed 's/^/      /' || true
     grep -q '100% tests passed' "$dir.ctest.log" || {
         sed -n '/The following tests FAILED/,$p' "$dir.ctest.log" >&2
-        fail "ctest ($kind): see $dir.ctest.log"
+        fail "ctest ($label): see $dir.ctest.log"
     }
     n="$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$dir.ctest.log")"
     total_tests=$((total_tests + n))
-    if [[ $memcheck_flag == ON ]]; then
+    ctest_ran="$n"
+}
+
+# Every test runs against both linkages; the memcheck twins run once, against the static
+# library (the same Rust code is in both; valgrind is the slow part of this script).
+for kind in static shared; do
+    dir="$work/ctest-$kind"
+    shared_flag=OFF
+    valgrind_flag="$memcheck_flag"
+    if [[ $kind == shared ]]; then
+        shared_flag=ON
+        valgrind_flag=OFF
+    fi
+    note "ctest ($kind library$([[ $valgrind_flag == ON ]] && echo ', each test also under memcheck')):"
+    run_ctest "$kind" "$dir" -DIOTHTTP_TEST_SHARED="$shared_flag" \
+        -DIOTHTTP_TEST_VALGRIND="$valgrind_flag"
+    check_linkage "test_api ($kind)" "$dir/test_api" "$kind"
+    check_linkage "test_faults ($kind)" "$dir/test_faults" "$kind"
+    check_linkage "test_args ($kind)" "$dir/test_args" "$kind"
+    n="$ctest_ran"
+    if [[ $valgrind_flag == ON ]]; then
         errors="$(grep -h 'ERROR SUMMARY' "$dir/Testing/Temporary/LastTest.log" |
             awk '{s += $4} END {print s + 0}')"
         lost="$(grep -hE '(definitely|indirectly) lost:' "$dir/Testing/Temporary/LastTest.log" |
@@ -342,9 +387,35 @@ for kind in static shared; do
         ran "tests/c $kind: $n ctest tests passed (valgrind not run)"
     fi
 done
+n_rows="$(grep -c '^ *ROW(' "$root/tests/c/test_faults.c")"
+n_args="$(grep -cE '^ *ROWV?\(iothttp_' "$root/tests/c/test_args.c")"
+note "test_faults: $n_rows rows; test_args: $n_args rows over all $n_declared header functions"
 
 # ---------------------------------------------------------------------------------------
-section "6. Summary"
+if [[ "${IOTHTTP_TEST_SANITIZE:-1}" != 0 ]]; then
+    section "6. tests/c and c-examples under AddressSanitizer + UndefinedBehaviorSanitizer"
+    dir="$work/ctest-sanitize"
+    # The tests carry these in their CTest ENVIRONMENT too; exported for anything else.
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    note "ctest (static library, -fsanitize=address,undefined -fno-sanitize-recover=undefined):"
+    run_ctest sanitize "$dir" -DIOTHTTP_TEST_SANITIZE=ON -DIOTHTTP_TEST_VALGRIND=OFF
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+    check_linkage "test_api (sanitize)" "$dir/test_api" static
+    for bin in test_api test_faults test_args publish upload_file ota_upload agc_upload; do
+        grep -q '__asan_init' <(nm "$dir/$bin") || fail "$dir/$bin is not instrumented"
+        grep -q '__ubsan_handle' <(nm "$dir/$bin") || fail "$dir/$bin has no UBSan checks"
+    done
+    reports="$(grep -cE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' \
+        "$dir/Testing/Temporary/LastTest.log" || true)"
+    ((reports == 0)) || fail "sanitizer reports in $dir/Testing/Temporary/LastTest.log"
+    suppressed="$( (grep -hvE '^ *(#|$)' "$root/tests/c/lsan.supp" "$root/tests/c/ubsan.supp" || true) | wc -l)"
+    note "ASan/UBSan: $ctest_ran tests (test_api, test_faults, test_args, the publish and upload examples), 0 reports, $suppressed suppression entries"
+    ran "sanitizers: $ctest_ran ctest tests under ASan+UBSan (leak checks on), 0 reports, $suppressed suppressions"
+fi
+
+# ---------------------------------------------------------------------------------------
+section "7. Summary"
 size() { stat -c %s "$1"; }
 human() { awk -v b="$1" 'BEGIN { printf "%.2f MiB (%d bytes)", b / 1048576, b }'; }
 strip -o "$work/libiothttp.so.stripped" "$moved/$libdir_rel/libiothttp.so.$version"
@@ -354,6 +425,20 @@ for line in "${summary[@]}"; do
 done
 note "- publish binaries run against the emulator: $publish_runs"
 note "- upload examples run against the emulator: $upload_runs"
+# The fault matrix's outcome table (the elapsed time of the faulty call; memcheck: the same
+# row under valgrind, whose result code the row asserts just the same).
+printf '\n    Fault matrix (tests/c/test_faults.c; static library):\n'
+printf '      %-46s %-26s %8s %10s\n' row result ms memcheck
+fault_rows="$(sed -n 's/^ *ROW(\([a-z0-9_]*\),.*/\1/p' "$root/tests/c/test_faults.c" | tr '\n' ' ')"
+awk -v rows="$fault_rows" '/^[0-9]+\/[0-9]+ Testing: / { name = $3 }
+     /^outcome / { if (name ~ /_memcheck$/) { mc[$2] = $4 } else { code[$2] = $3; ms[$2] = $4 } }
+     END {
+         n = split(rows, order, " ")
+         for (i = 1; i <= n; i++) {
+             r = order[i]
+             printf "      %-46s %-26s %8s %10s\n", r, code[r], ms[r], (r in mc) ? mc[r] : "-"
+         }
+     }' "$work/ctest-static/Testing/Temporary/LastTest.log"
 printf '\n    Artifact sizes:\n'
 sizes=(
     "libiothttp.a (installed)|$moved/$libdir_rel/libiothttp.a"
