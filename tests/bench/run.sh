@@ -13,7 +13,10 @@ cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; wait 2>/dev/null |
 trap cleanup EXIT
 
 echo "== building (release, LTO) ==" >&2
-cargo rustc -q --locked --release -p iothttp --lib --crate-type staticlib,cdylib
+major=$(sed -n 's/^version = "\([0-9]*\)\..*/\1/p' Cargo.toml | head -n 1)
+# The same command as CMakeLists.txt, so the two never relink each other's artifacts.
+cargo rustc -q --locked --release -p iothttp --lib --crate-type staticlib,cdylib \
+  -- -C "link-arg=-Wl,-soname,libiothttp.so.$major"
 cargo build -q --locked --release -p iothttp-emulator
 "$root/target/release/iothttp-emulator" --quiet --info-file "$work/emu.env" >/dev/null &
 emu_pid=$!
