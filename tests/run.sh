@@ -3,7 +3,8 @@
 #
 #   tests/run.sh
 #
-# Needs: Rust (cargo), gcc/g++, cmake, pkg-config, python3; valgrind for the memcheck runs.
+# Needs: Rust (cargo), gcc/g++, cmake, pkg-config, python3, valgrind. cargo-fuzz is installed
+# with cargo when missing (tests/fuzz/run.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,7 +29,7 @@ cargo tree --locked -p iothttp -e normal -i ring --prefix none | sed -n 1p
 step "Rust tests: unit, signing vectors, emulator integration, header drift"
 cargo test --locked --workspace
 
-step "C: CMake package, examples (find_package / pkg-config, static / shared), CTest, valgrind"
+step "C: CMake package, examples (find_package / pkg-config, static / shared), CTest, fault matrix, argument table, valgrind, ASan+UBSan"
 tests/c/run.sh
 
 step "Python ctypes against the shared library"
@@ -36,5 +37,8 @@ cargo build -q --locked -p iothttp-emulator
 IOTHTTP_LIB="$root/target/release/libiothttp.so" \
 IOTHTTP_EMULATOR="$root/target/debug/iothttp-emulator" \
   python3 -m unittest -v tests/python/test_ctypes.py
+
+step "fuzz smoke: every reply parser, the CA loader, header/URL handling (10 s each, ASan)"
+tests/fuzz/run.sh smoke 10
 
 step "all tests passed in $(( $(date +%s) - started )) s"
