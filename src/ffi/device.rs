@@ -10,7 +10,7 @@ use super::source::{iothttp_progress_fn, iothttp_source};
 use super::upload::with_progress;
 use super::{
     arg_bytes, arg_out, arg_ref, arg_str, check_room, copy_cstr, give, guard, guard_quiet,
-    iothttp_result, take, write_cstr,
+    iothttp_result, set_str, take, write_cstr,
 };
 use crate::cloud::{Cloud, SignMethod, MAX_MESSAGE_ID_DIGITS};
 use crate::device::{Device, MAX_PAYLOAD};
@@ -133,11 +133,11 @@ pub unsafe extern "C" fn iothttp_device_set_endpoint(
     dev: *mut iothttp_device,
     base_url: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let dev = unsafe { arg_ref(dev, "dev") }?;
-        dev.inner
-            .set_endpoint(unsafe { arg_str(base_url, "base_url") }?)
-    })
+    unsafe {
+        set_str(dev, "dev", base_url, "base_url", |d, v| {
+            d.inner.set_endpoint(v)
+        })
+    }
 }
 
 /// UCloud: base URL of the file service (`https://file-cn-sh2.iot.ucloud.cn` by default).
@@ -147,11 +147,11 @@ pub unsafe extern "C" fn iothttp_device_set_file_endpoint(
     dev: *mut iothttp_device,
     base_url: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let dev = unsafe { arg_ref(dev, "dev") }?;
-        dev.inner
-            .set_file_endpoint(unsafe { arg_str(base_url, "base_url") }?)
-    })
+    unsafe {
+        set_str(dev, "dev", base_url, "base_url", |d, v| {
+            d.inner.set_file_endpoint(v)
+        })
+    }
 }
 
 /// Aliyun: the clientId sent at auth (1..64 visible ASCII characters; default
@@ -161,11 +161,11 @@ pub unsafe extern "C" fn iothttp_device_set_client_id(
     dev: *mut iothttp_device,
     client_id: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let dev = unsafe { arg_ref(dev, "dev") }?;
-        dev.inner
-            .set_client_id(unsafe { arg_str(client_id, "client_id") }?)
-    })
+    unsafe {
+        set_str(dev, "dev", client_id, "client_id", |d, v| {
+            d.inner.set_client_id(v)
+        })
+    }
 }
 
 /// Use the public hosts of `region` ("cn-sh2", "cn-gd", "cn-shanghai", ...). An endpoint
@@ -175,10 +175,7 @@ pub unsafe extern "C" fn iothttp_device_set_region(
     dev: *mut iothttp_device,
     region: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let dev = unsafe { arg_ref(dev, "dev") }?;
-        dev.inner.set_region(unsafe { arg_str(region, "region") }?)
-    })
+    unsafe { set_str(dev, "dev", region, "region", |d, v| d.inner.set_region(v)) }
 }
 
 /// Aliyun: sign auth with `method` (an `iothttp_sign_method`; HMAC-MD5 by default).

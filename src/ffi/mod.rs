@@ -71,6 +71,21 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str
     })
 }
 
+/// The body of a setter taking a handle and one string: both checked, then `f`.
+pub(crate) unsafe fn set_str<T>(
+    handle: *const T,
+    handle_name: &str,
+    value: *const c_char,
+    value_name: &str,
+    f: impl FnOnce(&T, &str) -> Result<()>,
+) -> iothttp_result {
+    guard(|| {
+        let h = unsafe { arg_ref(handle, handle_name) }?;
+        let v = unsafe { arg_str(value, value_name) }?;
+        f(h, v)
+    })
+}
+
 /// A required handle argument.
 pub(crate) unsafe fn arg_ref<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
     // SAFETY: non-NULL handles come from our `*_new` functions (header contract).

@@ -7,10 +7,11 @@ use super::client::iothttp_client;
 use super::source::{iothttp_progress_fn, iothttp_source, CProgress};
 use super::{
     arg_out, arg_ref, arg_str, check_room, copy_cstr, give, guard, guard_quiet, iothttp_result,
-    take,
+    set_str, take,
 };
 use crate::agc::{AgcClient, MAX_OBJECT_ID};
 use crate::aliyun_ota::{AliyunAccount, MAX_URL};
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::source::Progress;
 
@@ -30,6 +31,25 @@ pub struct iothttp_aliyun_account {
 /// its access token.
 pub struct iothttp_agc_client {
     inner: AgcClient,
+}
+
+/// The body of a constructor taking a client, an id and a secret.
+unsafe fn new_with_credentials<T>(
+    client: *mut iothttp_client,
+    id: (*const c_char, &str),
+    secret: (*const c_char, &str),
+    out: *mut *mut T,
+    make: impl FnOnce(&Client, &str, &str) -> Result<T>,
+) -> iothttp_result {
+    guard(|| {
+        let client = unsafe { arg_ref(client, "client") }?;
+        let id = unsafe { arg_str(id.0, id.1) }?;
+        let secret = unsafe { arg_str(secret.0, secret.1) }?;
+        arg_out(out, "out")?;
+        let value = make(&client.inner, id, secret)?;
+        unsafe { give(out, value) };
+        Ok(())
+    })
 }
 
 /// Run `f` with the C progress callback as a Rust one.
@@ -83,15 +103,19 @@ pub unsafe extern "C" fn iothttp_aliyun_account_new(
     access_key_secret: *const c_char,
     out: *mut *mut iothttp_aliyun_account,
 ) -> iothttp_result {
-    guard(|| {
-        let client = unsafe { arg_ref(client, "client") }?;
-        let id = unsafe { arg_str(access_key_id, "access_key_id") }?;
-        let secret = unsafe { arg_str(access_key_secret, "access_key_secret") }?;
-        arg_out(out, "out")?;
-        let acct = AliyunAccount::new(&client.inner, id, secret)?;
-        unsafe { give(out, iothttp_aliyun_account { inner: acct }) };
-        Ok(())
-    })
+    unsafe {
+        new_with_credentials(
+            client,
+            (access_key_id, "access_key_id"),
+            (access_key_secret, "access_key_secret"),
+            out,
+            |c, id, secret| {
+                Ok(iothttp_aliyun_account {
+                    inner: AliyunAccount::new(c, id, secret)?,
+                })
+            },
+        )
+    }
 }
 
 /// Release an account. NULL is a no-op.
@@ -106,11 +130,11 @@ pub unsafe extern "C" fn iothttp_aliyun_account_set_endpoint(
     acct: *mut iothttp_aliyun_account,
     base_url: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let acct = unsafe { arg_ref(acct, "acct") }?;
-        acct.inner
-            .set_endpoint(unsafe { arg_str(base_url, "base_url") }?)
-    })
+    unsafe {
+        set_str(acct, "acct", base_url, "base_url", |a, v| {
+            a.inner.set_endpoint(v)
+        })
+    }
 }
 
 /// The region (`RegionId` and the default endpoint's host); default "cn-shanghai".
@@ -119,10 +143,7 @@ pub unsafe extern "C" fn iothttp_aliyun_account_set_region(
     acct: *mut iothttp_aliyun_account,
     region: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let acct = unsafe { arg_ref(acct, "acct") }?;
-        acct.inner.set_region(unsafe { arg_str(region, "region") }?)
-    })
+    unsafe { set_str(acct, "acct", region, "region", |a, v| a.inner.set_region(v)) }
 }
 
 /// The IoT instance id of an enterprise instance; "" for the public instance (default).
@@ -131,11 +152,11 @@ pub unsafe extern "C" fn iothttp_aliyun_account_set_instance_id(
     acct: *mut iothttp_aliyun_account,
     iot_instance_id: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let acct = unsafe { arg_ref(acct, "acct") }?;
-        acct.inner
-            .set_instance_id(unsafe { arg_str(iot_instance_id, "iot_instance_id") }?)
-    })
+    unsafe {
+        set_str(acct, "acct", iot_instance_id, "iot_instance_id", |a, v| {
+            a.inner.set_instance_id(v)
+        })
+    }
 }
 
 /// Upload a firmware file for OTA: GenerateOTAUploadURL (RPC-signed), then OSS PostObject
@@ -192,15 +213,19 @@ pub unsafe extern "C" fn iothttp_agc_client_new(
     client_secret: *const c_char,
     out: *mut *mut iothttp_agc_client,
 ) -> iothttp_result {
-    guard(|| {
-        let client = unsafe { arg_ref(client, "client") }?;
-        let id = unsafe { arg_str(client_id, "client_id") }?;
-        let secret = unsafe { arg_str(client_secret, "client_secret") }?;
-        arg_out(out, "out")?;
-        let agc = AgcClient::new(&client.inner, id, secret)?;
-        unsafe { give(out, iothttp_agc_client { inner: agc }) };
-        Ok(())
-    })
+    unsafe {
+        new_with_credentials(
+            client,
+            (client_id, "client_id"),
+            (client_secret, "client_secret"),
+            out,
+            |c, id, secret| {
+                Ok(iothttp_agc_client {
+                    inner: AgcClient::new(c, id, secret)?,
+                })
+            },
+        )
+    }
 }
 
 /// Release an AGC client. NULL is a no-op.
@@ -216,11 +241,11 @@ pub unsafe extern "C" fn iothttp_agc_client_set_endpoint(
     agc: *mut iothttp_agc_client,
     base_url: *const c_char,
 ) -> iothttp_result {
-    guard(|| {
-        let agc = unsafe { arg_ref(agc, "agc") }?;
-        agc.inner
-            .set_endpoint(unsafe { arg_str(base_url, "base_url") }?)
-    })
+    unsafe {
+        set_str(agc, "agc", base_url, "base_url", |a, v| {
+            a.inner.set_endpoint(v)
+        })
+    }
 }
 
 /// Upload an app package: client-credentials token (cached until it expires), upload URL
