@@ -195,11 +195,17 @@ int emu_commandf(const char *fmt, ...)
     return rc;
 }
 
-static int json_u64(const char *json, const char *key, uint64_t *out)
+int json_u64_after(const char *json, const char *after, const char *key, uint64_t *out)
 {
-    char pattern[64];
+    char pattern[96];
+    const char *p = json;
+    if (after != NULL) {
+        p = strstr(json, after);
+        if (p == NULL)
+            return -1;
+    }
     snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *p = strstr(json, pattern);
+    p = strstr(p, pattern);
     if (p == NULL)
         return -1;
     p += strlen(pattern);
@@ -212,6 +218,22 @@ static int json_u64(const char *json, const char *key, uint64_t *out)
     return 0;
 }
 
+int json_str_field(const char *json, const char *key, char *out, size_t cap)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    const char *p = strstr(json, pattern);
+    if (p == NULL)
+        return -1;
+    p += strlen(pattern);
+    const char *end = strchr(p, '"');
+    if (end == NULL || (size_t)(end - p) >= cap)
+        return -1;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return 0;
+}
+
 int emu_counters(const char *cloud, const char *product, const char *device,
                  struct emu_counters *out)
 {
@@ -221,10 +243,10 @@ int emu_counters(const char *cloud, const char *product, const char *device,
         fprintf(stderr, "emulator: '%s' -> %s\n", command, reply);
         return -1;
     }
-    if (json_u64(reply, "auth_requests", &out->auth_requests) != 0
-        || json_u64(reply, "auths", &out->auths) != 0
-        || json_u64(reply, "publish_requests", &out->publish_requests) != 0
-        || json_u64(reply, "publishes", &out->publishes) != 0) {
+    if (json_u64_after(reply, NULL, "auth_requests", &out->auth_requests) != 0
+        || json_u64_after(reply, NULL, "auths", &out->auths) != 0
+        || json_u64_after(reply, NULL, "publish_requests", &out->publish_requests) != 0
+        || json_u64_after(reply, NULL, "publishes", &out->publishes) != 0) {
         fprintf(stderr, "emulator: unexpected counters reply: %s\n", reply);
         return -1;
     }

@@ -22,6 +22,14 @@ int emu_commandf(const char *fmt, ...)
 #endif
     ;
 
+/* A numeric field of a JSON text (a reply) after the first occurrence of `after` (NULL: from
+ * the start): "\"key\":<number>". 0 when found. */
+int json_u64_after(const char *json, const char *after, const char *key, uint64_t *out);
+
+/* A string field "\"key\":\"<text>\"" (no escapes) copied into `out`. 0 when found and it
+ * fits. */
+int json_str_field(const char *json, const char *key, char *out, size_t cap);
+
 /* The emulator's per-device counters (`counters <cloud> <product> <device>`). */
 struct emu_counters {
     uint64_t auth_requests;

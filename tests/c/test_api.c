@@ -16,430 +16,26 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <iothttp.h>
 
 #include "emu.h"
+#include "harness.h"
 
 /* ---------------------------------------------------------------------------------------
- * Checks
+ * Test data (the helpers are in harness.c)
  * ------------------------------------------------------------------------------------- */
 
-static pthread_mutex_t g_fail_lock = PTHREAD_MUTEX_INITIALIZER;
-static int g_case_failures;
-
-static void failf(const char *file, int line, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void failf(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    pthread_mutex_lock(&g_fail_lock);
-    fprintf(stderr, "    FAIL %s:%d: ", file, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    g_case_failures++;
-    pthread_mutex_unlock(&g_fail_lock);
-}
-
-static const char *safe_str(const char *s)
-{
-    return s != NULL ? s : "(NULL)";
-}
-
-/* Non-fatal check; evaluates to whether it held. */
-static int check_(int held, const char *what, const char *file, int line)
-{
-    if (!held)
-        failf(file, line, "check failed: %s (last error: \"%s\")", what,
-              safe_str(iothttp_last_error()));
-    return held;
-}
-#define CHECK(cond) check_((cond) ? 1 : 0, #cond, __FILE__, __LINE__)
-/* Fatal check: leaves the case. */
-#define REQUIRE(cond)                                                                      \
-    do {                                                                                   \
-        if (!CHECK(cond))                                                                  \
-            return;                                                                        \
-    } while (0)
-
-/* Every error text and log line a case sees, for the "never a secret" scans. */
-struct capture {
-    pthread_mutex_t lock;
-    char **lines;
-    uint32_t *levels; /* 0 for error texts */
-    size_t n, cap;
-    size_t by_level[6];
-    size_t bad_levels;
-};
-
-static struct capture *g_capture;
-
-static void capture_add(struct capture *c, uint32_t level, const char *text)
-{
-    pthread_mutex_lock(&c->lock);
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        char **lines = realloc(c->lines, cap * sizeof *lines);
-        uint32_t *levels = lines ? realloc(c->levels, cap * sizeof *levels) : NULL;
-        if (lines != NULL)
-            c->lines = lines;
-        if (levels == NULL) {
-            pthread_mutex_unlock(&c->lock);
-            return;
-        }
-        c->levels = levels;
-        c->cap = cap;
-    }
-    size_t len = strlen(text);
-    char *copy = malloc(len + 1);
-    if (copy != NULL) {
-        memcpy(copy, text, len + 1);
-        c->lines[c->n] = copy;
-        c->levels[c->n] = level;
-        c->n++;
-    }
-    if (level <= 5)
-        c->by_level[level]++;
-    else
-        c->bad_levels++;
-    pthread_mutex_unlock(&c->lock);
-}
-
-static void capture_init(struct capture *c)
-{
-    memset(c, 0, sizeof *c);
-    pthread_mutex_init(&c->lock, NULL);
-}
-
-static void capture_free(struct capture *c)
-{
-    for (size_t i = 0; i < c->n; i++)
-        free(c->lines[i]);
-    free(c->lines);
-    free(c->levels);
-    pthread_mutex_destroy(&c->lock);
-    memset(c, 0, sizeof *c);
-}
-
-static void capture_log(void *userdata, iothttp_log_level level, const char *msg)
-{
-    struct capture *c = userdata;
-    capture_add(c, (uint32_t)level, msg != NULL ? msg : "(NULL log line)");
-}
-
-/* Count the captured texts containing `needle`. */
-static size_t capture_count(struct capture *c, const char *needle)
-{
-    size_t hits = 0;
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->n; i++)
-        if (strstr(c->lines[i], needle) != NULL)
-            hits++;
-    pthread_mutex_unlock(&c->lock);
-    return hits;
-}
-
-/* Checks a call's result and the thread's error state that goes with it. */
-static int expect_rc(iothttp_result got, iothttp_result want, const char *expr,
-                     const char *file, int line)
-{
-    const char *err = iothttp_last_error();
-    int ok = 1;
-    if (err != NULL && err[0] != '\0' && g_capture != NULL)
-        capture_add(g_capture, 0, err);
-    if (got != want) {
-        failf(file, line, "%s returned %s (%u), expected %s; last error: \"%s\"", expr,
-              iothttp_result_name(got), (unsigned)got, iothttp_result_name(want),
-              safe_str(err));
-        return 0;
-    }
-    if (err == NULL) {
-        failf(file, line, "%s: iothttp_last_error() is NULL", expr);
-        ok = 0;
-    } else if (want == IOTHTTP_OK && err[0] != '\0') {
-        failf(file, line, "%s succeeded but iothttp_last_error() is \"%s\" (expected \"\")",
-              expr, err);
-        ok = 0;
-    } else if (want != IOTHTTP_OK && err[0] == '\0') {
-        failf(file, line, "%s failed with %s but iothttp_last_error() is empty", expr,
-              iothttp_result_name(got));
-        ok = 0;
-    }
-    return ok;
-}
-
-/* IOTHTTP_E_INVALID_ARG with a message naming the argument ('name'). */
-static int expect_arg(iothttp_result got, const char *name, const char *expr, const char *file,
-                      int line)
-{
-    if (!expect_rc(got, IOTHTTP_E_INVALID_ARG, expr, file, line))
-        return 0;
-    char quoted[128];
-    snprintf(quoted, sizeof quoted, "'%s'", name);
-    if (strstr(iothttp_last_error(), quoted) == NULL) {
-        failf(file, line, "%s: last error \"%s\" does not name the argument %s", expr,
-              iothttp_last_error(), quoted);
-        return 0;
-    }
-    return 1;
-}
-
-#define EXPECT(expr, want) expect_rc((expr), (want), #expr, __FILE__, __LINE__)
-#define EXPECT_ARG(expr, name) expect_arg((expr), (name), #expr, __FILE__, __LINE__)
-#define REQUIRE_OK(expr)                                                                   \
-    do {                                                                                   \
-        if (!EXPECT((expr), IOTHTTP_OK))                                                   \
-            return;                                                                        \
-    } while (0)
-
-
-/* ---------------------------------------------------------------------------------------
- * Helpers: environment, devices, clients
- * ------------------------------------------------------------------------------------- */
-
-static const char *env(const char *name)
-{
-    const char *v = getenv(name);
-    if (v == NULL || v[0] == '\0') {
-        failf(__FILE__, __LINE__,
-              "%s is not set: run tests/c/run.sh, or start iothttp-emulator and export the "
-              "IOTHTTP_EMU_* lines it prints",
-              name);
-        return NULL;
-    }
-    return v;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* A device registered with the emulator under a name no other case or run uses. */
-struct tdev {
-    uint32_t cloud;
-    const char *cloud_name; /* as the emulator spells it */
-    char product[32];
-    char device[64];
-    char secret[64];
-    char topic[160];
-};
-
-static unsigned g_serial;
-
-static int tdev_make(struct tdev *t, uint32_t cloud, const char *tag)
-{
-    unsigned serial = ++g_serial;
-    long pid = (long)getpid();
-    unsigned stamp = (unsigned)(now_ms() % 1000000u);
-    memset(t, 0, sizeof *t);
-    t->cloud = cloud;
-    t->cloud_name = cloud == IOTHTTP_CLOUD_UCLOUD ? "ucloud" : "aliyun";
-    snprintf(t->product, sizeof t->product, "%s",
-             cloud == IOTHTTP_CLOUD_UCLOUD ? "cTestProd" : "a1cTestPK");
-    snprintf(t->device, sizeof t->device, "%s_%ld_%u_%u", tag, pid, stamp, serial);
-    snprintf(t->secret, sizeof t->secret, "S3cret-%ld-%u-%u-zq7", pid, stamp, serial);
-    snprintf(t->topic, sizeof t->topic, "/%s/%s/upload/event", t->product, t->device);
-    return 0;
-}
-
-/* Make and register with the emulator. */
-static int tdev_add(struct tdev *t, uint32_t cloud, const char *tag)
-{
-    tdev_make(t, cloud, tag);
-    return emu_commandf("add-device %s %s %s %s", t->cloud_name, t->product, t->device,
-                        t->secret);
-}
-
-static int counters(const struct tdev *t, struct emu_counters *c)
-{
-    memset(c, 0, sizeof *c);
-    return emu_counters(t->cloud_name, t->product, t->device, c);
-}
-
-static const char *endpoint_of(uint32_t cloud)
-{
-    return env(cloud == IOTHTTP_CLOUD_UCLOUD ? "IOTHTTP_EMU_UCLOUD_URL" : "IOTHTTP_EMU_ALIYUN_URL");
-}
-
-/* A configuration trusting the emulator's CA, with millisecond retry delays. */
-static iothttp_config *emu_config(struct capture *log, uint32_t log_level)
-{
-    const char *ca = env("IOTHTTP_EMU_CA");
-    if (ca == NULL)
-        return NULL;
-    iothttp_config *cfg = iothttp_config_new();
-    if (!CHECK(cfg != NULL))
-        return NULL;
-    if (!EXPECT(iothttp_config_add_ca_file(cfg, ca), IOTHTTP_OK)
-        || !EXPECT(iothttp_config_set_retries(cfg, 3, 5, 20), IOTHTTP_OK)
-        || !EXPECT(iothttp_config_set_timeouts(cfg, 10000, 20000), IOTHTTP_OK)
-        || (log != NULL
-            && !EXPECT(iothttp_config_set_log(cfg, capture_log, log, log_level), IOTHTTP_OK))) {
-        iothttp_config_free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
-static iothttp_client *emu_client(struct capture *log, uint32_t log_level)
-{
-    iothttp_config *cfg = emu_config(log, log_level);
-    iothttp_client *client = NULL;
-    if (cfg == NULL)
-        return NULL;
-    if (!EXPECT(iothttp_client_new(cfg, &client), IOTHTTP_OK))
-        client = NULL;
-    iothttp_config_free(cfg);
-    return client;
-}
-
-/* A device handle for `t`, pointed at the emulator. */
-static iothttp_device *emu_device(iothttp_client *client, const struct tdev *t)
-{
-    iothttp_device *dev = NULL;
-    const char *url = endpoint_of(t->cloud);
-    if (url == NULL)
-        return NULL;
-    if (!EXPECT(iothttp_device_new(client, t->cloud, t->product, t->device, t->secret, &dev),
-                IOTHTTP_OK))
-        return NULL;
-    if (!CHECK(dev != NULL) || !EXPECT(iothttp_device_set_endpoint(dev, url), IOTHTTP_OK)) {
-        iothttp_device_free(dev);
-        return NULL;
-    }
-    return dev;
-}
-
-static const uint8_t PAYLOAD[] = "{\"temperature\":21.5}";
-
-static iothttp_result publish(iothttp_device *dev, const struct tdev *t, char *id, size_t cap)
-{
-    return iothttp_device_publish(dev, t->topic, PAYLOAD, sizeof PAYLOAD - 1, id, cap);
-}
-
-/* A decimal message id: digits only, no leading zero, at least `min`; value in *out. */
-static int check_message_id(const char *id, uint64_t min, uint64_t *out, const char *file,
-                            int line)
-{
-    size_t len = strnlen(id, IOTHTTP_MESSAGE_ID_LEN);
-    if (len == 0 || len >= IOTHTTP_MESSAGE_ID_LEN) {
-        failf(file, line, "message id is empty or not NUL-terminated within %d bytes",
-              IOTHTTP_MESSAGE_ID_LEN);
-        return 0;
-    }
-    for (size_t i = 0; i < len; i++) {
-        if (id[i] < '0' || id[i] > '9' || (i == 0 && id[i] == '0' && len > 1)) {
-            failf(file, line, "message id \"%s\" is not decimal text", id);
-            return 0;
-        }
-    }
-    errno = 0;
-    unsigned long long v = strtoull(id, NULL, 10);
-    char back[32];
-    snprintf(back, sizeof back, "%llu", v);
-    if (errno != 0 || strcmp(back, id) != 0) {
-        failf(file, line, "message id \"%s\" does not round-trip through uint64", id);
-        return 0;
-    }
-    if (v < min) {
-        failf(file, line, "message id %s is below %" PRIu64, id, min);
-        return 0;
-    }
-    if (out != NULL)
-        *out = (uint64_t)v;
-    return 1;
-}
-#define CHECK_MESSAGE_ID(id, min, out) check_message_id((id), (min), (out), __FILE__, __LINE__)
-
-static const uint64_t UCLOUD_FIRST_ID = 349022219378098176ull;
-static const uint64_t ALIYUN_FIRST_ID = 892687627916247040ull;
 static const uint64_t TWO_POW_53 = 9007199254740992ull;
-
-/* A port on 127.0.0.1 nobody listens on (bound, then closed). */
-static int closed_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0
-        || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-/* The port of an URL like https://127.0.0.1:PORT/... */
-static int url_port(const char *url)
-{
-    const char *p = strstr(url, "://");
-    if (p == NULL)
-        return -1;
-    p = strchr(p + 3, ':');
-    return p != NULL ? atoi(p + 1) : -1;
-}
-
-static char *read_file(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (len < cap)
-            break;
-        char *bigger = realloc(buf, cap * 2);
-        if (bigger == NULL) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    fclose(f);
-    if (buf != NULL)
-        *len_out = len;
-    return buf;
-}
 
 /* A self-signed certificate with basicConstraints CA:FALSE (not usable as a CA). */
 static const char LEAF_NOT_CA_PEM[] =
@@ -460,7 +56,7 @@ static const char MALFORMED_PEM[] = "-----BEGIN CERTIFICATE-----\n"
                                     "bm90IGEgY2VydGlmaWNhdGU=\n"
                                     "-----END CERTIFICATE-----\n";
 
-#define INVALID_UTF8 "\xff\xfe\xc3("
+static const char OTHER_MD5[] = "6c7ba9c5a141421e1c03cb9807c97c74"; /* md5("something else") */
 
 /* ---------------------------------------------------------------------------------------
  * Cases without the emulator
@@ -971,160 +567,6 @@ static void test_device_setters(void)
 }
 
 /* ---------------------------------------------------------------------------------------
- * Upload helpers
- * ------------------------------------------------------------------------------------- */
-
-/* Deterministic content; the digests below were computed independently (Python hashlib). */
-static void gen_data(uint8_t *buf, size_t n, uint32_t seed)
-{
-    uint32_t x = (uint32_t)(seed * 2654435761u) | 1u;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (uint8_t)x;
-    }
-}
-#define BIG_LEN 300000u /* gen_data(.., BIG_LEN, 1) */
-static const char BIG_MD5[] = "c7f7b6ffdcc73498d1a1eccdb758a80b";
-static const char BIG_SHA256[] = "f35363aa55a73956f07da3da1d401fe3c4cd90e57fcc826b7d2818a01757ae83";
-#define SMALL_LEN 1000u /* gen_data(.., SMALL_LEN, 2) */
-static const char SMALL_MD5[] = "01ae29f8a789a25458ed8a693fe80de3";
-static const char SMALL_SHA256[] = "eea840a45c1c7f5e8cb966c1bca091324894272a22276223f16761c01ca88915";
-static const char OTHER_MD5[] = "6c7ba9c5a141421e1c03cb9807c97c74"; /* md5("something else") */
-
-/* A callback source over memory: optional failing read, counts its calls. */
-struct cb_src {
-    const uint8_t *data;
-    size_t len;
-    size_t pos;
-    size_t fail_at; /* a read at or past this offset fails; SIZE_MAX: never */
-    unsigned reads, rewinds;
-};
-
-static int cb_read(void *userdata, uint8_t *buf, size_t cap, size_t *out_len)
-{
-    struct cb_src *c = userdata;
-    c->reads++;
-    if (c->pos >= c->fail_at)
-        return -5;
-    size_t n = c->len - c->pos;
-    if (n > cap)
-        n = cap;
-    if (n > 7000)
-        n = 7000; /* short reads are allowed */
-    memcpy(buf, c->data + c->pos, n);
-    c->pos += n;
-    *out_len = n;
-    return 0;
-}
-
-static int cb_rewind(void *userdata)
-{
-    struct cb_src *c = userdata;
-    c->rewinds++;
-    c->pos = 0;
-    return 0;
-}
-
-struct progress {
-    unsigned calls;
-    uint64_t first_sent, first_total, last_sent, last_total;
-    int decreasing;
-    uint64_t cancel_at; /* return nonzero once sent >= cancel_at */
-};
-
-static int on_progress(void *userdata, uint64_t sent, uint64_t total)
-{
-    struct progress *p = userdata;
-    if (p->calls == 0) {
-        p->first_sent = sent;
-        p->first_total = total;
-    } else if (sent < p->last_sent) {
-        p->decreasing = 1;
-    }
-    p->calls++;
-    p->last_sent = sent;
-    p->last_total = total;
-    return sent >= p->cancel_at ? 1 : 0;
-}
-
-static void progress_init(struct progress *p)
-{
-    memset(p, 0, sizeof *p);
-    p->cancel_at = UINT64_MAX;
-}
-
-/* Fields of the emulator's `object <store> <key>` reply; returns 0 when the object exists. */
-struct stored {
-    uint64_t size;
-    char md5[40];
-    char sha256[80];
-    char json[4096];
-};
-
-static int json_str_field(const char *json, const char *key, char *out, size_t cap)
-{
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
-    const char *p = strstr(json, pattern);
-    if (p == NULL)
-        return -1;
-    p += strlen(pattern);
-    const char *end = strchr(p, '"');
-    if (end == NULL || (size_t)(end - p) >= cap)
-        return -1;
-    memcpy(out, p, (size_t)(end - p));
-    out[end - p] = '\0';
-    return 0;
-}
-
-static int emu_object(const char *store, const char *key, struct stored *o)
-{
-    char command[1024];
-    memset(o, 0, sizeof *o);
-    snprintf(command, sizeof command, "object %s %s", store, key);
-    if (emu_command(command, o->json, sizeof o->json) != 0)
-        return -1;
-    const char *p = strstr(o->json, "\"size\":");
-    o->size = p != NULL ? strtoull(p + 7, NULL, 10) : 0;
-    json_str_field(o->json, "md5", o->md5, sizeof o->md5);
-    json_str_field(o->json, "sha256", o->sha256, sizeof o->sha256);
-    return 0;
-}
-
-static int check_stored(const char *store, const char *key, uint64_t size, const char *md5,
-                        const char *sha256, const char *file, int line)
-{
-    struct stored o;
-    if (emu_object(store, key, &o) != 0) {
-        failf(file, line, "no object %s %s in the emulator: %s", store, key, o.json);
-        return 0;
-    }
-    if (o.size != size || strcmp(o.md5, md5) != 0 || strcmp(o.sha256, sha256) != 0) {
-        failf(file, line, "object %s %s: size %" PRIu64 " md5 %s sha256 %s; expected %" PRIu64
-              " %s %s", store, key, o.size, o.md5, o.sha256, size, md5, sha256);
-        return 0;
-    }
-    return 1;
-}
-#define CHECK_STORED(store, key, size, md5, sha256)                                        \
-    check_stored((store), (key), (size), (md5), (sha256), __FILE__, __LINE__)
-#define CHECK_NOT_STORED(store, key)                                                       \
-    do {                                                                                   \
-        struct stored o_;                                                                  \
-        if (!CHECK(emu_object((store), (key), &o_) != 0))                                  \
-            fprintf(stderr, "      object %s %s exists\n", (store), (key));               \
-    } while (0)
-
-static uint64_t client_requests(iothttp_client *client)
-{
-    uint64_t requests = 0;
-    iothttp_client_stats(client, NULL, &requests);
-    return requests;
-}
-
-/* ---------------------------------------------------------------------------------------
  * Cases against the emulator
  * ------------------------------------------------------------------------------------- */
 
@@ -1132,14 +574,14 @@ static void test_publish_args(void)
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "args") == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     REQUIRE(dev != NULL);
     REQUIRE_OK(iothttp_device_auth(dev));
 
     struct emu_counters c0, c1;
-    REQUIRE(counters(&t, &c0) == 0);
+    REQUIRE(tdev_counters(&t, &c0) == 0);
     char id[64];
     memset(id, 'Z', sizeof id);
 
@@ -1178,7 +620,7 @@ static void test_publish_args(void)
         if (!CHECK(id[i] == 'Z')) /* untouched by failed calls */
             break;
 
-    REQUIRE(counters(&t, &c1) == 0);
+    REQUIRE(tdev_counters(&t, &c1) == 0);
     CHECK(c1.publish_requests == c0.publish_requests); /* nothing was sent */
     CHECK(c1.auth_requests == c0.auth_requests);
 
@@ -1201,7 +643,7 @@ static void test_publish_args(void)
     snprintf(odd_topic, sizeof odd_topic, "/%s/%s/a%%20b:c=d&e,f;g@h!~'()*", t.product,
              t.device);
     EXPECT(iothttp_device_publish(dev, odd_topic, PAYLOAD, 7, id, sizeof id), IOTHTTP_OK);
-    REQUIRE(counters(&t, &c1) == 0);
+    REQUIRE(tdev_counters(&t, &c1) == 0);
     CHECK(c1.publishes == c0.publishes + 6);
     char command[256], stats[8192], want[300];
     snprintf(command, sizeof command, "stats ucloud %s %s", t.product, t.device);
@@ -1227,7 +669,7 @@ static void test_ucloud_publish(void)
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "uhappy") == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     REQUIRE(dev != NULL);
@@ -1236,7 +678,7 @@ static void test_ucloud_publish(void)
     struct emu_counters c;
     REQUIRE_OK(iothttp_device_auth(dev));
     CHECK(iothttp_last_http_status() == 200);
-    REQUIRE(counters(&t, &c) == 0);
+    REQUIRE(tdev_counters(&t, &c) == 0);
     CHECK(c.auths == 1 && c.auth_requests == 1);
 
     char id1[IOTHTTP_MESSAGE_ID_LEN], id2[IOTHTTP_MESSAGE_ID_LEN];
@@ -1248,7 +690,7 @@ static void test_ucloud_publish(void)
     REQUIRE_OK(publish(dev, &t, id2, sizeof id2));
     CHECK_MESSAGE_ID(id2, UCLOUD_FIRST_ID, &v2);
     CHECK(v2 > v1);
-    REQUIRE(counters(&t, &c) == 0);
+    REQUIRE(tdev_counters(&t, &c) == 0);
     CHECK(c.auths == 1 && c.publishes == 2);
 
     /* UCloud replies carry no data. */
@@ -1289,7 +731,7 @@ static void test_aliyun_publish(void)
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_ALIYUN, "ahappy") == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     REQUIRE(dev != NULL);
@@ -1368,7 +810,7 @@ static void token_roundtrip(uint32_t cloud, const char *tag)
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, cloud, tag) == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *a = emu_device(client, &t);
     REQUIRE(a != NULL);
@@ -1397,15 +839,15 @@ static void token_roundtrip(uint32_t cloud, const char *tag)
 
     /* A "rebooted" device (new client, new handle) restores it and publishes without auth. */
     struct emu_counters c0, c1;
-    REQUIRE(counters(&t, &c0) == 0);
-    iothttp_client *client2 = emu_client(NULL, 0);
+    REQUIRE(tdev_counters(&t, &c0) == 0);
+    iothttp_client *client2 = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client2 != NULL);
     iothttp_device *b = emu_device(client2, &t);
     REQUIRE(b != NULL);
     EXPECT(iothttp_device_set_token(b, token, expires), IOTHTTP_OK);
     char id[IOTHTTP_MESSAGE_ID_LEN];
     EXPECT(publish(b, &t, id, sizeof id), IOTHTTP_OK);
-    REQUIRE(counters(&t, &c1) == 0);
+    REQUIRE(tdev_counters(&t, &c1) == 0);
     CHECK(c1.auth_requests == c0.auth_requests);
     CHECK(c1.publishes == c0.publishes + 1);
     char copy[4097];
@@ -1416,13 +858,13 @@ static void token_roundtrip(uint32_t cloud, const char *tag)
     /* A saved token the cloud no longer knows (expiry unknown): used, refused, re-auth. */
     EXPECT(iothttp_device_set_token(b, "stale-token-0123456789", 0), IOTHTTP_OK);
     EXPECT(publish(b, &t, id, sizeof id), IOTHTTP_OK);
-    REQUIRE(counters(&t, &c0) == 0);
+    REQUIRE(tdev_counters(&t, &c0) == 0);
     CHECK(c0.auths == c1.auths + 1);
     CHECK(c0.publish_requests == c1.publish_requests + 2);
     /* A saved token past its expiry is renewed before use (no refused request). */
     EXPECT(iothttp_device_set_token(b, token, 1), IOTHTTP_OK);
     EXPECT(publish(b, &t, id, sizeof id), IOTHTTP_OK);
-    REQUIRE(counters(&t, &c1) == 0);
+    REQUIRE(tdev_counters(&t, &c1) == 0);
     CHECK(c1.auths == c0.auths + 1);
     CHECK(c1.publish_requests == c0.publish_requests + 1);
 
@@ -1461,7 +903,7 @@ static void run_faults(uint32_t cloud, const char *tag, const struct fault *faul
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, cloud, tag) == 0);
-    iothttp_client *client = emu_client(NULL, 0); /* 3 attempts, 5..20 ms */
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0); /* 3 attempts, 5..20 ms */
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     REQUIRE(dev != NULL);
@@ -1474,7 +916,7 @@ static void run_faults(uint32_t cloud, const char *tag, const struct fault *faul
         if (!is_auth)
             REQUIRE_OK(iothttp_device_auth(dev)); /* start from a valid token */
         EXPECT(iothttp_device_send_timestamp(dev, f->timestamp), IOTHTTP_OK);
-        REQUIRE(counters(&t, &c0) == 0);
+        REQUIRE(tdev_counters(&t, &c0) == 0);
         REQUIRE(emu_commandf("fail %s %s %s %s %s %d", f->op, t.cloud_name, t.product, t.device,
                              f->fault, f->count) == 0);
         iothttp_result rc = is_auth ? iothttp_device_auth(dev) : publish(dev, &t, id, sizeof id);
@@ -1488,7 +930,7 @@ static void run_faults(uint32_t cloud, const char *tag, const struct fault *faul
             snprintf(digits, sizeof digits, "%" PRId64, f->cloud_code);
             ok &= CHECK(strstr(iothttp_last_error(), digits) != NULL);
         }
-        REQUIRE(counters(&t, &c1) == 0);
+        REQUIRE(tdev_counters(&t, &c1) == 0);
         ok &= CHECK(c1.auth_requests - c0.auth_requests == f->d_auth);
         ok &= CHECK(c1.publish_requests - c0.publish_requests == f->d_publish);
         if (!ok)
@@ -1563,7 +1005,7 @@ static void test_ucloud_auth_errors(void)
     REQUIRE(emu_commandf("add-device ucloud %s %s %s disabled", disabled.product, disabled.device,
                          disabled.secret) == 0);
     snprintf(t.secret, sizeof t.secret, "not-the-secret");
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     iothttp_device *dev_unknown = emu_device(client, &unknown);
@@ -1579,7 +1021,7 @@ static void test_ucloud_auth_errors(void)
     char id[IOTHTTP_MESSAGE_ID_LEN];
     EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_E_AUTH);
     CHECK(iothttp_last_cloud_code() == 171);
-    REQUIRE(counters(&t, &c) == 0);
+    REQUIRE(tdev_counters(&t, &c) == 0);
     CHECK(c.publish_requests == 0 && c.auth_requests == 2);
     iothttp_device_free(dev);
     iothttp_device_free(dev_unknown);
@@ -1634,7 +1076,7 @@ static void test_aliyun_auth_errors(void)
     REQUIRE(emu_commandf("add-device aliyun %s %s %s disabled", disabled.product, disabled.device,
                          disabled.secret) == 0);
     snprintf(t.secret, sizeof t.secret, "not-the-secret");
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     iothttp_device *dev_unknown = emu_device(client, &unknown);
@@ -1647,7 +1089,7 @@ static void test_aliyun_auth_errors(void)
     char id[IOTHTTP_MESSAGE_ID_LEN];
     EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_E_AUTH);
     struct emu_counters c;
-    REQUIRE(counters(&t, &c) == 0);
+    REQUIRE(tdev_counters(&t, &c) == 0);
     CHECK(c.publish_requests == 0 && c.auth_requests == 2);
     iothttp_device_free(dev);
     iothttp_device_free(dev_unknown);
@@ -1659,7 +1101,7 @@ static void expired_token(uint32_t cloud, const char *tag)
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, cloud, tag) == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     REQUIRE(dev != NULL);
@@ -1668,10 +1110,10 @@ static void expired_token(uint32_t cloud, const char *tag)
     struct emu_counters c0, c1;
 
     /* Expired behind the library's back: re-authenticated transparently. */
-    REQUIRE(counters(&t, &c0) == 0);
+    REQUIRE(tdev_counters(&t, &c0) == 0);
     REQUIRE(emu_commandf("expire %s %s %s", t.cloud_name, t.product, t.device) == 0);
     EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_OK);
-    REQUIRE(counters(&t, &c1) == 0);
+    REQUIRE(tdev_counters(&t, &c1) == 0);
     CHECK(c1.auths == c0.auths + 1);
     CHECK(c1.publish_requests == c0.publish_requests + 2);
     CHECK(c1.publishes == c0.publishes + 1);
@@ -1679,7 +1121,7 @@ static void expired_token(uint32_t cloud, const char *tag)
     /* Revoked (unknown to the cloud): the same. */
     REQUIRE(emu_commandf("revoke %s %s %s", t.cloud_name, t.product, t.device) == 0);
     EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_OK);
-    REQUIRE(counters(&t, &c0) == 0);
+    REQUIRE(tdev_counters(&t, &c0) == 0);
     CHECK(c0.auths == c1.auths + 1);
     CHECK(c0.publishes == c1.publishes + 1);
 
@@ -1697,7 +1139,7 @@ static void test_retry_budget(void)
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "retry") == 0);
-    iothttp_config *cfg = emu_config(NULL, 0);
+    iothttp_config *cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(cfg != NULL);
     REQUIRE_OK(iothttp_config_set_retries(cfg, 3, 10, 50));
     iothttp_client *client = NULL;
@@ -1716,14 +1158,14 @@ static void test_retry_budget(void)
     char id[IOTHTTP_MESSAGE_ID_LEN];
     struct emu_counters c0, c1;
     /* A burst of two 503s within a budget of three attempts: succeeds, after a backoff. */
-    REQUIRE(counters(&t, &c0) == 0);
+    REQUIRE(tdev_counters(&t, &c0) == 0);
     REQUIRE(emu_commandf("fail publish ucloud %s %s http503 2", t.product, t.device) == 0);
     uint64_t started = mono_ms();
     EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_OK);
     uint64_t took = mono_ms() - started;
     CHECK(took >= 5 + 10); /* delays in [5,10] then [10,20] ms */
     CHECK_MESSAGE_ID(id, UCLOUD_FIRST_ID, NULL);
-    REQUIRE(counters(&t, &c1) == 0);
+    REQUIRE(tdev_counters(&t, &c1) == 0);
     CHECK(c1.publish_requests == c0.publish_requests + 3);
     CHECK(c1.publishes == c0.publishes + 1);
 
@@ -1731,7 +1173,7 @@ static void test_retry_budget(void)
     REQUIRE(emu_commandf("fail publish ucloud %s %s http503 1", t.product, t.device) == 0);
     EXPECT(publish(dev_once, &t, id, sizeof id), IOTHTTP_E_UNAVAILABLE);
     CHECK(iothttp_last_http_status() == 503);
-    REQUIRE(counters(&t, &c0) == 0);
+    REQUIRE(tdev_counters(&t, &c0) == 0);
     CHECK(c0.publish_requests == c1.publish_requests + 1);
 
     iothttp_device_free(dev);
@@ -1753,7 +1195,7 @@ static void test_plain_http(void)
 
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "plain") == 0);
-    iothttp_config *cfg = emu_config(NULL, 0);
+    iothttp_config *cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(cfg != NULL);
     iothttp_client *strict = NULL, *lax = NULL;
     REQUIRE_OK(iothttp_client_new(cfg, &strict));
@@ -1809,13 +1251,13 @@ static void test_untrusted_server(void)
     char id[IOTHTTP_MESSAGE_ID_LEN];
     EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_E_TLS);
     struct emu_counters c;
-    REQUIRE(counters(&t, &c) == 0);
+    REQUIRE(tdev_counters(&t, &c) == 0);
     CHECK(c.auth_requests == 0 && c.publish_requests == 0);
     iothttp_device_free(dev);
     iothttp_client_free(client);
 
     /* Only the emulator's CA (built-in roots off): trusted. */
-    cfg = emu_config(NULL, 0);
+    cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(cfg != NULL);
     EXPECT(iothttp_config_use_builtin_roots(cfg, false), IOTHTTP_OK);
     client = NULL;
@@ -1834,7 +1276,7 @@ static void test_connect_refused(void)
     REQUIRE(port > 0);
     char url[64];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/ucloud", port);
-    iothttp_config *cfg = emu_config(NULL, 0);
+    iothttp_config *cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(cfg != NULL);
     REQUIRE_OK(iothttp_config_set_retries(cfg, 2, 1, 2));
     iothttp_client *client = NULL;
@@ -1868,7 +1310,7 @@ static void test_handshake_timeout(void)
     REQUIRE(getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
     char url[64];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/ucloud", ntohs(a.sin_port));
-    iothttp_config *cfg = emu_config(NULL, 0);
+    iothttp_config *cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
     if (cfg == NULL) {
         close(fd);
         return;
@@ -1898,7 +1340,7 @@ static void test_timeout(void)
 {
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_ALIYUN, "slow") == 0);
-    iothttp_config *cfg = emu_config(NULL, 0);
+    iothttp_config *cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(cfg != NULL);
     REQUIRE_OK(iothttp_config_set_timeouts(cfg, 10000, 1000));
     iothttp_client *client = NULL;
@@ -1930,7 +1372,7 @@ static void test_log_no_secrets(void)
     char *tokens[8];
     size_t ntokens = 0;
     struct tdev devs[2], wrong;
-    iothttp_client *client = emu_client(&cap, IOTHTTP_LOG_TRACE);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, &cap, IOTHTTP_LOG_TRACE);
     REQUIRE(client != NULL);
     REQUIRE(tdev_add(&devs[0], IOTHTTP_CLOUD_UCLOUD, "ulog") == 0);
     REQUIRE(tdev_add(&devs[1], IOTHTTP_CLOUD_ALIYUN, "alog") == 0);
@@ -2068,7 +1510,7 @@ static void test_log_no_secrets(void)
     capture_init(&warn);
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_ALIYUN, "wlog") == 0);
-    client = emu_client(&warn, IOTHTTP_LOG_WARN);
+    client = emu_client(EMU_DEFAULT_POLICY, &warn, IOTHTTP_LOG_WARN);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     REQUIRE(dev != NULL);
@@ -2126,7 +1568,7 @@ static void threads_on_one_device(uint32_t cloud, const char *tag, const char *r
     if (reply != NULL)
         REQUIRE(emu_commandf("reply-data %s %s %s %s", t.cloud_name, t.product, t.device,
                              reply) == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     REQUIRE(dev != NULL);
@@ -2160,7 +1602,7 @@ static void threads_on_one_device(uint32_t cloud, const char *tag, const char *r
         for (size_t j = i + 1; j < n; j++)
             CHECK(seen[i] != seen[j]);
     struct emu_counters c;
-    REQUIRE(counters(&t, &c) == 0);
+    REQUIRE(tdev_counters(&t, &c) == 0);
     CHECK(c.publishes == THREADS * PER_THREAD);
     CHECK(c.auths == 1); /* concurrent first publishes share one auth */
     iothttp_device_free(dev);
@@ -2178,7 +1620,7 @@ static void test_free_order(void)
     struct tdev t, t2;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "order") == 0);
     REQUIRE(tdev_add(&t2, IOTHTTP_CLOUD_ALIYUN, "order") == 0);
-    iothttp_config *cfg = emu_config(NULL, 0);
+    iothttp_config *cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(cfg != NULL);
     iothttp_client *client = NULL;
     REQUIRE_OK(iothttp_client_new(cfg, &client));
@@ -2207,7 +1649,7 @@ static void test_clock_skew(void)
     struct tdev u, a;
     REQUIRE(tdev_add(&u, IOTHTTP_CLOUD_UCLOUD, "skew") == 0);
     REQUIRE(tdev_add(&a, IOTHTTP_CLOUD_ALIYUN, "skew") == 0);
-    iothttp_client *client = emu_client(&log, IOTHTTP_LOG_WARN);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, &log, IOTHTTP_LOG_WARN);
     REQUIRE(client != NULL);
     iothttp_device *du = emu_device(client, &u);
     iothttp_device *da = emu_device(client, &a);
@@ -2224,9 +1666,9 @@ static void test_clock_skew(void)
     emu_command("skew 0", NULL, 0); /* restore at once: the clock is global */
     EXPECT(ru, IOTHTTP_OK);
     EXPECT(ra, IOTHTTP_OK);
-    REQUIRE(counters(&u, &c) == 0);
+    REQUIRE(tdev_counters(&u, &c) == 0);
     CHECK(c.auths == 1 && c.auth_requests <= 2);
-    REQUIRE(counters(&a, &c) == 0);
+    REQUIRE(tdev_counters(&a, &c) == 0);
     CHECK(c.auths == 1 && c.auth_requests <= 2);
     CHECK(capture_count(&log, "clock") > 0); /* a WARN says so */
     iothttp_device_free(du);
@@ -2311,7 +1753,7 @@ static void test_ucloud_file_upload(void)
     struct tdev t, a;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "file") == 0);
     REQUIRE(tdev_add(&a, IOTHTTP_CLOUD_ALIYUN, "file") == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     iothttp_device *adev = emu_device(client, &a);
@@ -2505,7 +1947,7 @@ static void test_ota_upload(void)
     snprintf(id, sizeof id, "otaKey%ld_%u", (long)getpid(), ++g_serial);
     snprintf(secret, sizeof secret, "otaSecret-%ld-%u-zz", (long)getpid(), g_serial);
     REQUIRE(emu_commandf("add-account %s %s", id, secret) == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
 
     iothttp_aliyun_account *sentinel = (iothttp_aliyun_account *)&g_serial;
@@ -2610,7 +2052,7 @@ static void test_agc_upload(void)
     snprintf(id, sizeof id, "agcId%ld_%u", (long)getpid(), ++g_serial);
     snprintf(secret, sizeof secret, "agcSecret-%ld-%u-zz", (long)getpid(), g_serial);
     REQUIRE(emu_commandf("add-agc-client %s %s", id, secret) == 0);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
 
     iothttp_agc_client *sentinel = (iothttp_agc_client *)&g_serial;
@@ -2704,7 +2146,7 @@ static void test_put_post_form(void)
     const char *store = env("IOTHTTP_EMU_STORE_URL");
     const char *form = env("IOTHTTP_EMU_STORE_FORM_URL");
     REQUIRE(store != NULL && form != NULL);
-    iothttp_client *client = emu_client(NULL, 0);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     REQUIRE(client != NULL);
     uint8_t small[SMALL_LEN];
     gen_data(small, sizeof small, 2);
@@ -2840,50 +2282,28 @@ static const struct test_case CASES[] = {
 
 static const size_t NCASES = sizeof CASES / sizeof CASES[0];
 
-static int run_case(const struct test_case *c)
+static const char *case_name(size_t i)
 {
-    g_case_failures = 0;
-    uint64_t started = mono_ms();
-    c->fn();
-    g_capture = NULL; /* a case that stopped early may have left it set */
-    uint64_t took = mono_ms() - started;
-    if (g_case_failures == 0) {
-        printf("ok    %-24s (%" PRIu64 " ms)\n", c->name, took);
-    } else {
-        printf("FAIL  %-24s (%d failed checks, %" PRIu64 " ms)\n", c->name, g_case_failures,
-               took);
-    }
-    fflush(stdout);
-    return g_case_failures == 0;
+    return CASES[i].name;
+}
+
+static void case_run(size_t i)
+{
+    CASES[i].fn();
+}
+
+static void banner(void)
+{
+    printf("iothttp %s (header %d.%d.%d)\n", iothttp_version(), IOTHTTP_VERSION_MAJOR,
+           IOTHTTP_VERSION_MINOR, IOTHTTP_VERSION_PATCH);
 }
 
 int main(int argc, char **argv)
 {
-    size_t run = 0, passed = 0;
-    setvbuf(stderr, NULL, _IONBF, 0);
-    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-        for (size_t i = 0; i < NCASES; i++)
-            printf("%s\n", CASES[i].name);
-        return 0;
-    }
-    printf("iothttp %s (header %d.%d.%d)\n", iothttp_version(), IOTHTTP_VERSION_MAJOR,
-           IOTHTTP_VERSION_MINOR, IOTHTTP_VERSION_PATCH);
-    if (argc == 1) {
-        for (size_t i = 0; i < NCASES; i++, run++)
-            passed += (size_t)run_case(&CASES[i]);
-    } else {
-        for (int a = 1; a < argc; a++) {
-            size_t i = 0;
-            while (i < NCASES && strcmp(CASES[i].name, argv[a]) != 0)
-                i++;
-            if (i == NCASES) {
-                fprintf(stderr, "test_api: no case named '%s' (try --list)\n", argv[a]);
-                return 2;
-            }
-            passed += (size_t)run_case(&CASES[i]);
-            run++;
-        }
-    }
-    printf("%zu/%zu cases passed\n", passed, run);
-    return passed == run ? 0 : 1;
+    const struct test_table table = {"test_api", "case", 24, NCASES, case_name, case_run,
+                                     NULL, NULL, banner};
+    g_tdev_naming.ucloud_product = "cTestProd";
+    g_tdev_naming.aliyun_product = "a1cTestPK";
+    g_tdev_naming.secret_suffix = "zq7";
+    return test_main(&table, argc, argv);
 }

@@ -140,42 +140,13 @@ static void long_text_of(size_t n, char *copy_to) /* n <= 5000 */
     copy_to[n] = '\0';
 }
 
-static char *read_all(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    while (buf != NULL) {
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (len < cap)
-            break;
-        char *bigger = realloc(buf, cap * 2 + 1);
-        if (bigger == NULL) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = bigger;
-        cap *= 2;
-    }
-    fclose(f);
-    if (buf != NULL) {
-        buf[len] = '\0';
-        *len_out = len;
-    }
-    return buf;
-}
-
 static int fixture_up(void)
 {
     const char *ca = env("IOTHTTP_EMU_CA");
     if (ca == NULL)
         return -1;
     snprintf(fx.ca_path, sizeof fx.ca_path, "%s", ca);
-    fx.ca_pem = read_all(ca, &fx.ca_len);
+    fx.ca_pem = read_file(ca, &fx.ca_len);
     if (!CHECK(fx.ca_pem != NULL && fx.ca_len > 0))
         return -1;
     gen_data(fx.data, sizeof fx.data, 2);
@@ -192,7 +163,7 @@ static int fixture_up(void)
     CHECK(write(fd, fx.data, sizeof fx.data) == (ssize_t)sizeof fx.data);
     close(fd);
 
-    fx.client = emu_client(10000, 20000, 3, 5, 20);
+    fx.client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
     if (fx.client == NULL)
         return -1;
     if (!EXPECT(iothttp_source_from_memory(fx.data, sizeof fx.data, &fx.src), IOTHTTP_OK))

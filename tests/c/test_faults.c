@@ -95,7 +95,7 @@ static int check_within(uint64_t took, uint64_t bound_ms, const char *what)
 
 static iothttp_client *fast_client(void)
 {
-    return emu_client(CONNECT_MS, IO_MS, ATTEMPTS, BASE_MS, MAX_MS);
+    return emu_client(CONNECT_MS, IO_MS, ATTEMPTS, BASE_MS, MAX_MS, NULL, 0);
 }
 
 /* A registered device, authenticated (a pooled connection and a token). */
@@ -318,7 +318,7 @@ static void row_upload_cut(const struct row *r)
     iothttp_device *dev = emu_device(client, &t);
     uint8_t *big = malloc(BIG_LEN);
     iothttp_source *src = NULL;
-    struct cb_src cb = {big, BIG_LEN, 0, 0, 0};
+    struct cb_src cb = {big, BIG_LEN, 0, SIZE_MAX, 0, 0};
     if (CHECK(dev != NULL && big != NULL)
         && EXPECT(iothttp_device_set_file_endpoint(dev, ufile), IOTHTTP_OK)) {
         gen_data(big, BIG_LEN, 1);
@@ -411,7 +411,7 @@ static void row_accept_no_tls(const struct row *r)
     (void)r;
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "notls") == 0);
-    iothttp_client *client = emu_client(CONNECT_MS, IO_MS, 1, 1, 1);
+    iothttp_client *client = emu_client(CONNECT_MS, IO_MS, 1, 1, 1, NULL, 0);
     REQUIRE(client != NULL);
     iothttp_device *dev = emu_device(client, &t);
     if (dev != NULL && CHECK(emu_command("accept-no-tls on", NULL, 0) == 0)) {
@@ -727,7 +727,7 @@ static void row_oss_policy(const struct row *r)
     const char *base = env("IOTHTTP_EMU_URL");
     REQUIRE(iot != NULL && base != NULL);
     /* The PostObject is delayed 1.5 s: an I/O bound above that. */
-    iothttp_client *client = emu_client(CONNECT_MS, 5000, ATTEMPTS, BASE_MS, MAX_MS);
+    iothttp_client *client = emu_client(CONNECT_MS, 5000, ATTEMPTS, BASE_MS, MAX_MS, NULL, 0);
     REQUIRE(client != NULL);
     char id[64], secret[96];
     unique_name(id, sizeof id, "oss");
@@ -920,54 +920,41 @@ static const struct row ROWS[] = {
 
 static const size_t NROWS = sizeof ROWS / sizeof ROWS[0];
 
-static int run_row(const struct row *r)
+static const char *row_name(size_t i)
 {
-    g_case_failures = 0;
+    return ROWS[i].name;
+}
+
+static void row_run(size_t i)
+{
     g_observed = false;
-    uint64_t started = mono_ms();
-    r->fn(r);
-    uint64_t took = mono_ms() - started;
+    ROWS[i].fn(&ROWS[i]);
+}
+
+/* The outcome line of a row, before its ok / FAIL line. */
+static void row_outcome(size_t i)
+{
     if (g_observed)
-        printf("outcome %-46s %-26s %6" PRIu64 " ms\n", r->name, iothttp_result_name(g_rc),
-               g_elapsed);
+        printf("outcome %-46s %-26s %6" PRIu64 " ms\n", ROWS[i].name,
+               iothttp_result_name(g_rc), g_elapsed);
     else
-        printf("outcome %-46s %-26s %6s\n", r->name, "(not reached)", "-");
-    if (g_case_failures == 0)
-        printf("ok    %-46s (%" PRIu64 " ms)\n", r->name, took);
-    else
-        printf("FAIL  %-46s (%d failed checks, %" PRIu64 " ms)\n", r->name, g_case_failures,
-               took);
-    fflush(stdout);
-    return g_case_failures == 0;
+        printf("outcome %-46s %-26s %6s\n", ROWS[i].name, "(not reached)", "-");
+}
+
+static void row_list(size_t i)
+{
+    printf("%s%s\n", ROWS[i].name, ROWS[i].serial ? " (serial)" : "");
+}
+
+static void banner(void)
+{
+    printf("iothttp %s: fault matrix, client timeouts %u/%u ms, %u attempts; margin %" PRIu64
+           " ms\n", iothttp_version(), CONNECT_MS, IO_MS, ATTEMPTS, time_margin_ms());
 }
 
 int main(int argc, char **argv)
 {
-    size_t run = 0, passed = 0;
-    setvbuf(stderr, NULL, _IONBF, 0);
-    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
-        for (size_t i = 0; i < NROWS; i++)
-            printf("%s%s\n", ROWS[i].name, ROWS[i].serial ? " (serial)" : "");
-        return 0;
-    }
-    printf("iothttp %s: fault matrix, client timeouts %u/%u ms, %u attempts; margin %" PRIu64
-           " ms\n", iothttp_version(), CONNECT_MS, IO_MS, ATTEMPTS, time_margin_ms());
-    if (argc == 1) {
-        for (size_t i = 0; i < NROWS; i++, run++)
-            passed += (size_t)run_row(&ROWS[i]);
-    } else {
-        for (int a = 1; a < argc; a++) {
-            size_t i = 0;
-            while (i < NROWS && strcmp(ROWS[i].name, argv[a]) != 0)
-                i++;
-            if (i == NROWS) {
-                fprintf(stderr, "test_faults: no row named '%s' (try --list)\n", argv[a]);
-                return 2;
-            }
-            passed += (size_t)run_row(&ROWS[i]);
-            run++;
-        }
-    }
-    printf("%zu/%zu rows passed\n", passed, run);
-    return passed == run ? 0 : 1;
+    const struct test_table table = {"test_faults", "row", 46, NROWS, row_name, row_run,
+                                     row_outcome, row_list, banner};
+    return test_main(&table, argc, argv);
 }
