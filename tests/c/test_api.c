@@ -457,7 +457,7 @@ static void test_device_setters(void)
     /* set_endpoint */
     static const char *const bad_urls[] = {
         "", "127.0.0.1:443", "ftp://127.0.0.1", "https://", "https://h/p?q=1",
-        "https://h/p#f", "https://h/a b", "https://h/\x01", "https://" INVALID_UTF8,
+        "https://h/p#f", "https://h/a b", "https://h/\x01", ("https://" INVALID_UTF8),
     };
     for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
         if (!EXPECT(iothttp_device_set_endpoint(uc, bad_urls[i]), IOTHTTP_E_INVALID_ARG))
