@@ -32,7 +32,10 @@ pub(crate) fn send_source(
     reported: &mut Reported,
 ) -> Result<Response> {
     src.restart("the upload")?;
-    let len = target.prefix.len() as u64 + src.size() + target.suffix.len() as u64;
+    let len = (target.prefix.len() as u64)
+        .checked_add(src.size())
+        .and_then(|n| n.checked_add(target.suffix.len() as u64))
+        .ok_or_else(|| Error::new(ErrorKind::TooLarge, "the body would exceed 2^64 bytes"))?;
     let progress = progress.map(|f| f as Progress<'_>);
     let mut reader = BodyReader::new(src, target.prefix, target.suffix, progress, reported);
     http.send(Request {
@@ -458,6 +461,23 @@ mod tests {
         assert!(Multipart::new(7, &[("a\"b", "v")], "file", "x", "t").is_err());
         assert!(Multipart::new(7, &[], "file", "x\ny", "t").is_err());
         assert!(Multipart::new(7, &[], "", "x", "t").is_err());
+    }
+
+    #[test]
+    fn bodies_beyond_u64_are_refused_before_sending() {
+        let http = Http::new(&crate::Config::new()).unwrap();
+        let mut src = Source::from_reader(u64::MAX, std::io::empty());
+        let target = Target {
+            method: Method::Post,
+            url: "https://127.0.0.1:1/",
+            headers: &[],
+            prefix: b"--b\r\n",
+            suffix: b"",
+            exact_headers: false,
+        };
+        let mut reported = Reported::default();
+        let e = send_source(&http, &target, &mut src, None, &mut reported).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TooLarge);
     }
 
     #[test]
