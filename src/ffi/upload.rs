@@ -13,7 +13,7 @@ use crate::agc::{AgcClient, MAX_OBJECT_ID};
 use crate::aliyun_ota::{AliyunAccount, MAX_URL};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::source::Progress;
+use crate::source::{Progress, Source};
 
 /// Room for any FirmwareUrl plus its NUL: the minimum `cap` of `iothttp_aliyun_ota_upload`.
 pub const IOTHTTP_URL_LEN: usize = 2048;
@@ -68,31 +68,49 @@ pub(crate) fn with_progress<T>(
     f(p)
 }
 
-/// Check an optional output string buffer before any work: NULL is allowed (the caller does
-/// not want the value); otherwise it must hold `min` bytes.
-unsafe fn check_out_buf(
+/// An optional text output (NULL: not wanted): buffer, capacity, length, and the least
+/// capacity accepted, checked before any work.
+struct OutText<'a> {
     buf: *mut c_char,
     cap: usize,
-    min: usize,
     len_out: *mut usize,
-    name: &str,
-    what: &str,
-) -> Result<()> {
-    if buf.is_null() {
-        return Ok(());
-    }
-    unsafe { check_room(buf.cast(), cap, min, len_out, (name, "cap"), what) }
+    name: &'a str,
+    min: usize,
+    what: &'a str,
 }
 
-unsafe fn write_out(buf: *mut c_char, len_out: *mut usize, value: &str) {
+/// The body of an upload that returns a text: check the output buffer, take the source,
+/// run `upload` with the progress callback, write the result.
+unsafe fn upload_into(
+    src: *mut iothttp_source,
+    progress: (iothttp_progress_fn, *mut c_void),
+    out: OutText<'_>,
+    upload: impl FnOnce(&mut Source, Option<Progress<'_>>) -> Result<String>,
+) -> Result<()> {
+    let src = unsafe { arg_ref(src, "src") }?;
+    if !out.buf.is_null() {
+        unsafe {
+            check_room(
+                out.buf.cast(),
+                out.cap,
+                out.min,
+                out.len_out,
+                (out.name, "cap"),
+                out.what,
+            )
+        }?;
+    }
+    let mut src = src.lock()?;
+    let value = with_progress(progress.0, progress.1, |p| upload(&mut src, p))?;
     unsafe {
-        if !buf.is_null() {
-            copy_cstr(buf, value);
+        if !out.buf.is_null() {
+            copy_cstr(out.buf, &value);
         }
-        if !len_out.is_null() {
-            *len_out = value.len();
+        if !out.len_out.is_null() {
+            *out.len_out = value.len();
         }
     }
+    Ok(())
 }
 
 /// An account for `iothttp_aliyun_ota_upload`. The secret is copied and never logged.
@@ -185,23 +203,21 @@ pub unsafe extern "C" fn iothttp_aliyun_ota_upload(
         } else {
             Some(unsafe { arg_str(file_suffix, "file_suffix") }?)
         };
-        let src = unsafe { arg_ref(src, "src") }?;
         unsafe {
-            check_out_buf(
-                firmware_url,
-                cap,
-                IOTHTTP_URL_LEN,
-                len_out,
-                "firmware_url",
-                "a firmware URL (IOTHTTP_URL_LEN)",
+            upload_into(
+                src,
+                (progress, userdata),
+                OutText {
+                    buf: firmware_url,
+                    cap,
+                    len_out,
+                    name: "firmware_url",
+                    min: IOTHTTP_URL_LEN,
+                    what: "a firmware URL (IOTHTTP_URL_LEN)",
+                },
+                |src, p| acct.inner.ota_upload(suffix, src, p),
             )
-        }?;
-        let mut src = src.lock()?;
-        let url = with_progress(progress, userdata, |p| {
-            acct.inner.ota_upload(suffix, &mut src, p)
-        })?;
-        unsafe { write_out(firmware_url, len_out, &url) };
-        Ok(())
+        }
     })
 }
 
@@ -270,23 +286,21 @@ pub unsafe extern "C" fn iothttp_agc_upload(
         let agc = unsafe { arg_ref(agc, "agc") }?;
         let app_id = unsafe { arg_str(app_id, "app_id") }?;
         let file_name = unsafe { arg_str(file_name, "file_name") }?;
-        let src = unsafe { arg_ref(src, "src") }?;
         unsafe {
-            check_out_buf(
-                object_id,
-                cap,
-                IOTHTTP_OBJECT_ID_LEN,
-                len_out,
-                "object_id",
-                "an object id (IOTHTTP_OBJECT_ID_LEN)",
+            upload_into(
+                src,
+                (progress, userdata),
+                OutText {
+                    buf: object_id,
+                    cap,
+                    len_out,
+                    name: "object_id",
+                    min: IOTHTTP_OBJECT_ID_LEN,
+                    what: "an object id (IOTHTTP_OBJECT_ID_LEN)",
+                },
+                |src, p| agc.inner.upload(app_id, file_name, src, p),
             )
-        }?;
-        let mut src = src.lock()?;
-        let id = with_progress(progress, userdata, |p| {
-            agc.inner.upload(app_id, file_name, &mut src, p)
-        })?;
-        unsafe { write_out(object_id, len_out, &id) };
-        Ok(())
+        }
     })
 }
 
