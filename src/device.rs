@@ -69,6 +69,21 @@ struct Inner {
     auth_lock: Mutex<()>,
 }
 
+/// A device's name in log lines and messages.
+struct Label<'a>(&'a Inner);
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} device {}/{}",
+            self.0.dialect.name(),
+            self.0.product,
+            self.0.device
+        )
+    }
+}
+
 /// A device identity bound to a client. Cheap to clone; thread-safe.
 #[derive(Clone)]
 pub struct Device {
@@ -222,12 +237,15 @@ impl Device {
         &self.inner.client
     }
 
-    fn settings(&self) -> Settings {
+    fn read_settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
         self.inner
             .settings
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    }
+
+    fn settings(&self) -> Settings {
+        self.read_settings().clone()
     }
 
     fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
@@ -247,12 +265,12 @@ impl Device {
 
     /// The device endpoint in use.
     pub fn endpoint(&self) -> String {
-        self.endpoint_of(&self.settings())
+        self.endpoint_of(&self.read_settings())
     }
 
     /// The file endpoint in use (UCloud), if the cloud has one.
     pub fn file_endpoint(&self) -> Option<String> {
-        let s = self.settings();
+        let s = self.read_settings();
         s.file_endpoint
             .clone()
             .or_else(|| self.inner.dialect.file_endpoint(&s.region))
@@ -397,11 +415,10 @@ impl Device {
                 ),
             ));
         }
-        let settings = self.settings();
         let sep = if topic.starts_with('/') { "" } else { "/" };
         let url = format!(
             "{}/topic{sep}{}",
-            self.endpoint_of(&settings),
+            self.endpoint(),
             percent_encode_path(topic)
         );
         self.inner.client.http.check_url(&url, "publish")?;
@@ -521,13 +538,9 @@ impl Device {
         Ok(())
     }
 
-    fn label(&self) -> String {
-        format!(
-            "{} device {}/{}",
-            self.inner.dialect.name(),
-            self.inner.product,
-            self.inner.device
-        )
+    /// "UCloud device P/D" for log lines, formatted only when a line is written.
+    fn label(&self) -> Label<'_> {
+        Label(&self.inner)
     }
 
     fn publish_once(
@@ -541,7 +554,7 @@ impl Device {
             ("Content-Type", "application/octet-stream"),
             (self.inner.dialect.token_header(), token.expose()),
         ];
-        http.with_retries(&self.label(), || {
+        http.with_retries(self.label(), || {
             let resp = http.send(Request {
                 method: Method::Post,
                 url,
@@ -717,7 +730,7 @@ impl Device {
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
         let mut date_seen = false;
-        http.with_retries(&self.label(), || {
+        http.with_retries(self.label(), || {
             let resp = http.send(Request {
                 method: Method::Post,
                 url,

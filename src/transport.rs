@@ -33,7 +33,6 @@ const MAX_RESPONSE_HEADER: usize = 8 * 1024;
 const SKEW_THRESHOLD_MS: i64 = 60_000;
 
 /// HTTP methods the clouds use.
-#[allow(dead_code)] // GET and PUT serve the upload flows
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
     Get,
@@ -700,7 +699,7 @@ impl Http {
     /// certainly did not take effect.
     pub(crate) fn with_retries<T, E: RetryError>(
         &self,
-        what: &str,
+        what: impl fmt::Display,
         mut op: impl FnMut() -> Result<T, E>,
     ) -> Result<T, E> {
         let max = self.retry.max_attempts.max(1);

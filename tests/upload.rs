@@ -575,7 +575,7 @@ fn generic_put_and_post_form() {
 }
 
 #[test]
-fn progress_callbacks_can_run_on_other_threads_data() {
+fn progress_closures_can_share_state() {
     // Progress closures may hold shared state.
     let env = env();
     let counter = Arc::new(AtomicUsize::new(0));
