@@ -18,18 +18,13 @@ die() {
     exit 1
 }
 
-for tool in cargo cmake cc; do
-    command -v "$tool" >/dev/null ||
-        die "'$tool' not found. Install Rust (https://rustup.rs), a C compiler and CMake >= 3.16."
-done
+"$root/scripts/bootstrap.sh" demo || die "this machine lacks what the demo needs (see above)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/iothttp-demo.XXXXXX")"
-emu_pid=""
+# shellcheck source=../tests/lib/harness.sh
+source "$root/tests/lib/harness.sh"
 cleanup() {
-    if [[ -n "$emu_pid" ]] && kill -0 "$emu_pid" 2>/dev/null; then
-        kill -TERM "$emu_pid" 2>/dev/null || true
-        wait "$emu_pid" 2>/dev/null || true
-    fi
+    emu_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,23 +40,7 @@ publish="$build/c-examples/publish"
 step "Building and starting the local cloud emulator"
 cargo build -q --locked -p iothttp-emulator --manifest-path "$root/Cargo.toml" ||
     die "building iothttp-emulator failed"
-info="$work/emulator.env"
-# The emulator also exits when this script does, however it ends: its stdin is a FIFO that
-# only this script keeps open.
-mkfifo "$work/emulator.stdin"
-"$CARGO_TARGET_DIR/debug/iothttp-emulator" --info-file "$info" --exit-on-stdin-eof \
-    <"$work/emulator.stdin" >/dev/null 2>"$work/emulator.log" &
-emu_pid=$!
-exec {emu_stdin}>"$work/emulator.stdin"
-for _ in $(seq 1 300); do
-    [[ -s "$info" ]] && break
-    kill -0 "$emu_pid" 2>/dev/null || die "the emulator exited: $(cat "$work/emulator.log")"
-    sleep 0.1
-done
-[[ -s "$info" ]] || die "the emulator did not start within 30 s"
-while IFS='=' read -r key value; do
-    case "$key" in IOTHTTP_EMU_*) export "$key=$value" ;; esac
-done <"$info"
+emu_start "$CARGO_TARGET_DIR/debug/iothttp-emulator" "$work" || die "cannot start the emulator"
 echo "emulator listening at $IOTHTTP_EMU_URL (its CA: $IOTHTTP_EMU_CA)"
 
 step "UCloud IoT-Core: publish demoProduct/demoDevice"

@@ -3,12 +3,16 @@
 #
 #   tests/run.sh
 #
-# Needs: Rust (cargo), gcc/g++, cmake, pkg-config, python3, valgrind. cargo-fuzz is installed
+# Needs only Rust (cargo) and a C compiler: scripts/bootstrap.sh installs what else is missing
+# (cmake, g++, pkg-config, binutils, valgrind, python3, the armv7 and aarch64 cross compilers,
+# qemu-user, a rustc with the armv7 and aarch64 standard libraries). cargo-fuzz is installed
 # with cargo when missing (tests/fuzz/run.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TERM_COLOR=never
+
+scripts/bootstrap.sh test
 
 step() { printf '\n=== %s ===\n' "$*"; }
 started=$(date +%s)
@@ -29,8 +33,17 @@ cargo tree --locked -p iothttp -e normal -i ring --prefix none | sed -n 1p
 step "Rust tests: unit, signing vectors, emulator integration, header drift"
 cargo test --locked --workspace
 
+step "bootstrap: asks for exactly the missing packages (stubbed package manager)"
+tests/bootstrap/run.sh
+
+step "CMake: the C-triple -> Rust-target table"
+cmake -P tests/cmake/rust_target.cmake
+
 step "C: CMake package, examples (find_package / pkg-config, static / shared), CTest, fault matrix, argument table, valgrind, ASan+UBSan"
 tests/c/run.sh
+
+step "firmware targets: armv7 and aarch64 cross builds from the toolchain files, examples and C tests under qemu-user"
+tests/cross/run.sh
 
 step "Python ctypes against the shared library"
 cargo build -q --locked -p iothttp-emulator

@@ -5,15 +5,17 @@
 #
 #  1. configure, build and install the root CMake project into a temporary prefix
 #     (cargo reuses <repo-root>/target as its target directory);
-#  2. check the installed shared library: SONAME, symlinks, exported symbols;
+#  2. check the installed libraries: SONAME, symlinks, the shared library's exports and the
+#     archive's global symbols (exactly the functions of iothttp.h);
 #  3. build c-examples as an outside project five ways (find_package static/shared,
 #     pkg-config static/shared through CMake, plain cc with pkg-config) and run each
 #     publish binary against the cloud emulator for UCloud and Aliyun;
 #  4. move the installed prefix elsewhere and build and run again from there;
 #  5. build tests/c against it, static and shared, and run ctest: test_api (the API cases),
 #     test_faults (the fault matrix, one test per row), test_args (every argument of every
-#     header function; fails when a declared function has no row), each test also under
-#     valgrind memcheck when valgrind is installed;
+#     header function; fails when a declared function has no row), two_rust_libs (the archive
+#     beside a second Rust static library), each test also under valgrind memcheck when
+#     valgrind is installed;
 #  6. build tests/c and the c-examples programs a third way with AddressSanitizer +
 #     UndefinedBehaviorSanitizer (static library) and run them under ctest;
 #  7. report what ran, the fault matrix's outcome table, and the artifact sizes.
@@ -29,24 +31,14 @@ root="$(cd "${1:-"$(dirname "${BASH_SOURCE[0]}")/../.."}" && pwd)"
 jobs="${IOTHTTP_TEST_JOBS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/iothttp-c-test.XXXXXX")"
-emu_pid=""
-summary=()
 started_at=$SECONDS
 
-section() { printf '\n=== %s\n' "$*"; }
-note() { printf '    %s\n' "$*"; }
-fail() {
-    printf '\nFAILED: %s\n' "$*" >&2
-    exit 1
-}
-ran() { summary+=("$*"); }
+# shellcheck source=../lib/harness.sh
+source "$root/tests/lib/harness.sh"
 
 cleanup() {
     local rc=$?
-    if [[ -n "$emu_pid" ]] && kill -0 "$emu_pid" 2>/dev/null; then
-        kill -TERM "$emu_pid" 2>/dev/null || true
-        wait "$emu_pid" 2>/dev/null || true
-    fi
+    emu_stop
     if ((rc != 0)); then
         if [[ -s "$work/emulator.log" ]]; then
             printf '\n--- last lines of the emulator log (%s):\n' "$work/emulator.log" >&2
@@ -60,16 +52,6 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-
-# Run a command quietly; on failure show its output and stop.
-quiet() {
-    local log="$1"
-    shift
-    if ! "$@" >"$log" 2>&1; then
-        tail -n 60 "$log" >&2
-        fail "$* (full output: $log)"
-    fi
-}
 
 for tool in cargo cmake cc c++ pkg-config nm readelf strip; do
     command -v "$tool" >/dev/null || fail "'$tool' is required but not installed"
@@ -109,23 +91,9 @@ soname="$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
 [[ "$soname" == "libiothttp.so.$major" ]] || fail "SONAME is '$soname', expected libiothttp.so.$major"
 note "SONAME $soname; symlinks libiothttp.so -> libiothttp.so.$major -> libiothttp.so.$version"
 
-declared="$(grep -E '^[A-Za-z_].*[ *]iothttp_[a-z0-9_]+\(' "$prefix/include/iothttp.h" |
-    sed -E 's/.*[ *](iothttp_[a-z0-9_]+)\(.*/\1/' | sort -u)"
-exported="$(nm -D --defined-only "$so" | awk '{print $NF}' | sort -u)"
-foreign="$(grep -v '^iothttp_' <<<"$exported" || true)"
-[[ -z "$foreign" ]] || fail "libiothttp.so exports symbols outside iothttp_*: $(tr '\n' ' ' <<<"$foreign")"
-missing="$(comm -23 <(echo "$declared") <(echo "$exported"))"
-extra="$(comm -13 <(echo "$declared") <(echo "$exported"))"
-[[ -z "$missing" ]] || fail "declared in iothttp.h but not exported: $(tr '\n' ' ' <<<"$missing")"
-[[ -z "$extra" ]] || fail "exported but not declared in iothttp.h: $(tr '\n' ' ' <<<"$extra")"
-n_declared="$(wc -l <<<"$declared")"
-note "libiothttp.so exports exactly the $n_declared functions declared in iothttp.h, nothing else"
-in_archive="$(nm -g --defined-only "$libdir/libiothttp.a" 2>/dev/null | awk '$2 == "T" {print $3}' | sort -u)"
-missing="$(comm -23 <(echo "$declared") <(echo "$in_archive"))"
-[[ -z "$missing" ]] || fail "libiothttp.a lacks: $(tr '\n' ' ' <<<"$missing")"
-n_other="$(grep -cv '^iothttp_' <<<"$in_archive" || true)"
-note "libiothttp.a defines all $n_declared functions (plus $n_other other global symbols: ring_core_*, compiler-builtins, rust_eh_personality)"
-ran "SONAME libiothttp.so.$major, symlinks, exports == the $n_declared functions of iothttp.h"
+check_symbols "$prefix/include/iothttp.h" "$libdir" nm
+declared="$(declared_functions "$prefix/include/iothttp.h")"
+ran "SONAME libiothttp.so.$major, symlinks, exports == archive globals == the $n_declared functions of iothttp.h"
 
 # ---------------------------------------------------------------------------------------
 section "Cloud emulator"
@@ -133,100 +101,12 @@ quiet "$work/emulator-build.log" cargo build -q --locked -p iothttp-emulator \
     --manifest-path "$root/Cargo.toml"
 emu_bin="$CARGO_TARGET_DIR/debug/iothttp-emulator"
 [[ -x "$emu_bin" ]] || fail "$emu_bin was not built"
-info="$work/emulator.env"
-# The emulator exits when this script does, however it ends: it reads its stdin from a FIFO
-# only this script holds open. The trap also stops it by pid.
-mkfifo "$work/emulator.stdin"
-"$emu_bin" --plain-http --info-file "$info" --exit-on-stdin-eof \
-    <"$work/emulator.stdin" >"$work/emulator.out" 2>"$work/emulator.log" &
-emu_pid=$!
-exec {emu_stdin}>"$work/emulator.stdin"
-for _ in $(seq 1 300); do
-    [[ -s "$info" ]] && break
-    kill -0 "$emu_pid" 2>/dev/null || fail "the emulator exited at start: $(cat "$work/emulator.log")"
-    sleep 0.1
-done
-[[ -s "$info" ]] || fail "the emulator did not write $info within 30 s"
-while IFS='=' read -r key value; do
-    case "$key" in IOTHTTP_EMU_*) export "$key=$value" ;; esac
-done <"$info"
+emu_start "$emu_bin" "$work" --plain-http || fail "cannot start the emulator"
 note "emulator pid $emu_pid at $IOTHTTP_EMU_URL (control $IOTHTTP_EMU_CONTROL)"
 
-# Run a publish binary against the emulator with the demo devices of both clouds.
-publish_runs=0
-run_publish() {
-    local label="$1" bin="$2" out cloud product
-    for cloud in ucloud aliyun; do
-        if [[ $cloud == ucloud ]]; then product=demoProduct; else product=a1demoPK; fi
-        local url_var="IOTHTTP_EMU_${cloud^^}_URL"
-        if ! out="$("$bin" "$cloud" "$product" demoDevice demoSecret "${!url_var}" \
-            "$IOTHTTP_EMU_CA" 2>&1)"; then
-            printf '%s\n' "$out" >&2
-            fail "$label: publish to $cloud failed"
-        fi
-        grep -Eq '^message id: [0-9]+$' <<<"$out" || fail "$label ($cloud): no message id in: $out"
-        publish_runs=$((publish_runs + 1))
-    done
-    note "$label: published to ucloud and aliyun ($(grep -h '^message id' <<<"$out"))"
-}
-
-# One command on the emulator's control port; prints the reply after "OK ".
-emu_control() {
-    local host="${IOTHTTP_EMU_CONTROL%:*}" port="${IOTHTTP_EMU_CONTROL##*:}" reply fd
-    exec {fd}<>"/dev/tcp/$host/$port"
-    printf '%s\n' "$1" >&"$fd"
-    IFS= read -r reply <&"$fd"
-    exec {fd}>&-
-    [[ "$reply" == OK* ]] || fail "emulator: $1 -> $reply"
-    printf '%s\n' "${reply#OK }"
-}
-
-# Run the three upload examples from a build directory against the emulator; each must show
-# its progress bar reach 100% and the server must hold the file with the right MD5.
-upload_runs=0
 upload_file_path="$work/upload-example.bin"
 head -c 300000 /dev/urandom >"$upload_file_path"
 upload_md5="$(md5sum "$upload_file_path" | cut -d' ' -f1)"
-run_uploads() {
-    local label="$1" dir="$2" out
-    out="$("$dir/upload_file" demoProduct demoDevice demoSecret "$upload_file_path" \
-        "$IOTHTTP_EMU_UFILE_URL" "$IOTHTTP_EMU_CA" 2>&1)" || {
-        printf '%s\n' "$out" >&2
-        fail "$label: upload_file failed"
-    }
-    grep -q '100%' <<<"$out" || fail "$label: upload_file showed no complete progress bar"
-    grep -q '^uploaded upload-example.bin (300000 bytes)$' <<<"$out" || fail "$label: upload_file: $out"
-    out="$("$dir/ota_upload" demoAccessKeyId demoAccessKeySecret "$upload_file_path" bin \
-        "$IOTHTTP_EMU_ALIYUN_IOT_URL" "$IOTHTTP_EMU_CA" 2>&1)" || {
-        printf '%s\n' "$out" >&2
-        fail "$label: ota_upload failed"
-    }
-    grep -q '100%' <<<"$out" || fail "$label: ota_upload showed no complete progress bar"
-    grep -Eq '^firmware url: https://.*\.bin$' <<<"$out" || fail "$label: ota_upload: $out"
-    out="$("$dir/agc_upload" demoClientId demoClientSecret 10086 "$upload_file_path" \
-        "$IOTHTTP_EMU_AGC_URL" "$IOTHTTP_EMU_CA" 2>&1)" || {
-        printf '%s\n' "$out" >&2
-        fail "$label: agc_upload failed"
-    }
-    grep -q '100%' <<<"$out" || fail "$label: agc_upload showed no complete progress bar"
-    grep -Eq '^object id: .+' <<<"$out" || fail "$label: agc_upload: $out"
-    local stored
-    stored="$(emu_control objects | grep -o "\"md5\":\"$upload_md5\"" | wc -l)"
-    ((stored >= 3)) || fail "$label: the emulator holds $stored copies with the file's MD5, expected 3"
-    emu_control clear-objects >/dev/null
-    upload_runs=$((upload_runs + 3))
-    note "$label: upload_file, ota_upload, agc_upload stored with the right MD5"
-}
-
-# Check how a binary links libiothttp: "shared" or "static".
-check_linkage() {
-    local label="$1" bin="$2" want="$3"
-    if readelf -d "$bin" | grep -q "NEEDED.*\[libiothttp.so.$major\]"; then
-        [[ $want == shared ]] || fail "$label: links libiothttp.so but should be static"
-    else
-        [[ $want == static ]] || fail "$label: does not link libiothttp.so.$major"
-    fi
-}
 
 mkdir -p "$work/examples"
 
@@ -344,7 +224,7 @@ run_ctest() {
     local label="$1" dir="$2" n
     shift 2
     quiet "$dir.configure.log" cmake -S "$root/tests/c" -B "$dir" -DCMAKE_BUILD_TYPE=Debug \
-        -DCMAKE_PREFIX_PATH="$moved" "$@"
+        -DCMAKE_PREFIX_PATH="$moved" -DIOTHTTP_TEST_RUSTC="$(command -v rustc)" "$@"
     quiet "$dir.build.log" cmake --build "$dir" --parallel "$jobs"
     (cd "$dir" && ctest --output-on-failure --parallel "$jobs" 2>&1) >"$dir.ctest.log" || true
     grep -E '\*\*\*|Failed|Timeout|tests passed|tests failed|sec\*proc' "$dir.ctest.log" |

@@ -2239,6 +2239,137 @@ struct test_case {
     void (*fn)(void);
 };
 
+/* ---- 64-bit sizes on every target ------------------------------------------------------
+ * On a 32-bit target size_t holds 4 GiB - 1: a size that went through it would wrap (4.5 GiB
+ * to 0.5 GiB, 4 GiB + 1 KiB to 1 KiB) and pass a limit it exceeds, or frame a body with the
+ * wrong Content-Length. Run on armv7 by tests/cross/run.sh. */
+
+/* An endless source of zeros (the cases cancel after the first chunk). */
+static int zero_read(void *userdata, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    (void)userdata;
+    memset(buf, 0, cap);
+    *out_len = cap;
+    return 0;
+}
+
+static int cancel_at_once(void *userdata, uint64_t sent, uint64_t total)
+{
+    uint64_t *seen_total = userdata;
+    (void)sent;
+    *seen_total = total;
+    return 1;
+}
+
+/* The body length of the last TRACE request line "> <method> ...<needle>... body N bytes". */
+static uint64_t logged_body_len(struct capture *c, const char *needle)
+{
+    uint64_t len = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n; i++) {
+        const char *b = strstr(c->lines[i], "] body ");
+        if (c->lines[i][0] == '>' && strstr(c->lines[i], needle) != NULL && b != NULL)
+            len = strtoull(b + 7, NULL, 10);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return len;
+}
+
+static void test_sizes_64bit(void)
+{
+    const uint64_t four_gib = 4ull * 1024 * 1024 * 1024;
+    struct capture cap;
+    capture_init(&cap);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, &cap, IOTHTTP_LOG_TRACE);
+    if (!CHECK(client != NULL)) {
+        capture_free(&cap);
+        return;
+    }
+    char object[IOTHTTP_OBJECT_ID_LEN], url[IOTHTTP_URL_LEN], id[64], secret[64];
+    size_t len = 0;
+    uint64_t before = client_requests(client);
+
+    /* AppGallery: 4.5 GiB is over the 4 GB limit (wrapped: 0.5 GiB, under it). */
+    snprintf(id, sizeof id, "agc64_%ld_%u", (long)getpid(), ++g_serial);
+    snprintf(secret, sizeof secret, "agcSecret-%ld-%u-64", (long)getpid(), g_serial);
+    iothttp_agc_client *agc = NULL;
+    iothttp_source *src = NULL;
+    if (CHECK(emu_commandf("add-agc-client %s %s", id, secret) == 0) &&
+        EXPECT(iothttp_agc_client_new(client, id, secret, &agc), IOTHTTP_OK) &&
+        EXPECT(iothttp_agc_client_set_endpoint(agc, env("IOTHTTP_EMU_AGC_URL")), IOTHTTP_OK) &&
+        EXPECT(iothttp_source_from_callbacks(four_gib + four_gib / 8, zero_read, NULL, NULL, &src),
+               IOTHTTP_OK)) {
+        CHECK(iothttp_source_size(src) == four_gib + four_gib / 8);
+        EXPECT(iothttp_agc_upload(agc, "1", "fw.app", src, NULL, NULL, object, sizeof object, &len),
+               IOTHTTP_E_TOO_LARGE);
+        CHECK(strstr(iothttp_last_error(), "4831838208") != NULL);
+    }
+    iothttp_source_free(src);
+    src = NULL;
+    iothttp_agc_client_free(agc);
+
+    /* Aliyun OTA: 4 GiB + 1 KiB is over 1000 MB (wrapped: 1 KiB). */
+    snprintf(id, sizeof id, "ota64_%ld_%u", (long)getpid(), ++g_serial);
+    snprintf(secret, sizeof secret, "otaSecret-%ld-%u-64", (long)getpid(), g_serial);
+    iothttp_aliyun_account *acct = NULL;
+    if (CHECK(emu_commandf("add-account %s %s", id, secret) == 0) &&
+        EXPECT(iothttp_aliyun_account_new(client, id, secret, &acct), IOTHTTP_OK) &&
+        EXPECT(iothttp_aliyun_account_set_endpoint(acct, env("IOTHTTP_EMU_ALIYUN_IOT_URL")),
+               IOTHTTP_OK) &&
+        EXPECT(iothttp_source_from_callbacks(four_gib + 1024, zero_read, NULL, NULL, &src),
+               IOTHTTP_OK)) {
+        EXPECT(iothttp_aliyun_ota_upload(acct, "bin", src, NULL, NULL, url, sizeof url, &len),
+               IOTHTTP_E_TOO_LARGE);
+        CHECK(strstr(iothttp_last_error(), "4294968320") != NULL);
+    }
+    iothttp_source_free(src);
+    src = NULL;
+    iothttp_aliyun_account_free(acct);
+    CHECK(client_requests(client) == before); /* both refused before sending */
+
+    /* Generic PUT: the Content-Length of a 4 GiB + 7 body is exact, and the progress total. */
+    const char *store = env("IOTHTTP_EMU_STORE_URL");
+    const char *form = env("IOTHTTP_EMU_STORE_FORM_URL");
+    char key_url[512];
+    uint64_t total = 0;
+    snprintf(key_url, sizeof key_url, "%s/bucket/big64_%ld_%u.bin", safe_str(store), (long)getpid(),
+             ++g_serial);
+    if (store != NULL &&
+        EXPECT(iothttp_source_from_callbacks(four_gib + 7, zero_read, NULL, NULL, &src),
+               IOTHTTP_OK)) {
+        EXPECT(iothttp_put(client, key_url, NULL, 0, src, cancel_at_once, &total),
+               IOTHTTP_E_CANCELLED);
+        CHECK(total == four_gib + 7);
+        CHECK(logged_body_len(&cap, "/bucket/big64_") == four_gib + 7);
+    }
+
+    /* POST form: the multipart framing around a 4 GiB + 7 file adds what it adds to 7 bytes. */
+    const char *names[] = {"key"};
+    const char *values[] = {"forms64/${filename}"};
+    uint8_t seven[7] = {1, 2, 3, 4, 5, 6, 7};
+    iothttp_source *small = NULL;
+    if (form != NULL && src != NULL &&
+        EXPECT(iothttp_source_from_memory(seven, sizeof seven, &small), IOTHTTP_OK) &&
+        EXPECT(iothttp_post_form(client, form, names, values, 1, "file", "f64.bin", NULL, small,
+                                 NULL, NULL),
+               IOTHTTP_OK)) {
+        uint64_t framed_small = logged_body_len(&cap, "/store-form");
+        CHECK(framed_small > sizeof seven);
+        EXPECT(iothttp_post_form(client, form, names, values, 1, "file", "f64.bin", NULL, src,
+                                 cancel_at_once, &total),
+               IOTHTTP_E_CANCELLED);
+        uint64_t framed_big = logged_body_len(&cap, "/store-form");
+        CHECK(framed_big - four_gib == framed_small);
+        if (framed_big - four_gib != framed_small)
+            fprintf(stderr, "      multipart body: %llu for 7 bytes, %llu for 4 GiB + 7\n",
+                    (unsigned long long)framed_small, (unsigned long long)framed_big);
+    }
+    iothttp_source_free(small);
+    iothttp_source_free(src);
+    iothttp_client_free(client);
+    capture_free(&cap);
+}
+
 #define CASE(name) {#name, test_##name}
 
 /* tests/c/CMakeLists.txt reads the CASE(...) lines below to register one CTest test each. */
@@ -2278,6 +2409,7 @@ static const struct test_case CASES[] = {
     CASE(ota_upload),
     CASE(agc_upload),
     CASE(put_post_form),
+    CASE(sizes_64bit),
 };
 
 static const size_t NCASES = sizeof CASES / sizeof CASES[0];

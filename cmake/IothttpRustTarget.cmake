@@ -1,0 +1,160 @@
+# The Rust target that matches a C compiler's target triple.
+#
+#   iothttp_rust_target_for(<c-triple> <out-var>)
+#
+# <c-triple> is what `<cc> -dumpmachine` prints or what CMAKE_C_COMPILER_TARGET holds
+# (`arm-linux-gnueabihf`, `aarch64-poky-linux`, `armv7a-none-linux-gnueabihf`, ...). The vendor
+# part is ignored; an environment-less Linux triple means glibc. <out-var> is set to the Rust
+# target, or to "" when there is no mapping (the caller then asks for IOTHTTP_RUST_TARGET).
+#
+# The table (C triple -> Rust target; the vendor part of the C triple may be anything):
+#
+#   x86_64-linux-gnu              x86_64-unknown-linux-gnu
+#   x86_64-linux-musl             x86_64-unknown-linux-musl
+#   i686-linux-gnu                i686-unknown-linux-gnu        (also -musl)
+#   i386/i486/i586-linux-gnu      i586-unknown-linux-gnu        (no SSE2; also -musl)
+#   aarch64-linux-gnu             aarch64-unknown-linux-gnu     (also -musl; arm64 = aarch64)
+#   arm-linux-gnueabihf           armv7-unknown-linux-gnueabihf (Debian/Ubuntu "armhf" is ARMv7)
+#   armv7*-linux-gnueabihf        armv7-unknown-linux-gnueabihf
+#   armv6*-linux-gnueabihf        arm-unknown-linux-gnueabihf   (ARMv6 hard-float: Pi Zero/1)
+#   arm-linux-gnueabi             armv5te-unknown-linux-gnueabi (Debian "armel")
+#   armv7*-linux-gnueabi          armv7-unknown-linux-gnueabi
+#   armv6*-linux-gnueabi          arm-unknown-linux-gnueabi
+#   armv5te*-linux-gnueabi        armv5te-unknown-linux-gnueabi
+#   armv4t*-linux-gnueabi         armv4t-unknown-linux-gnueabi
+#   arm-linux-musleabihf          arm-unknown-linux-musleabihf  (musl.cc's is ARMv6)
+#   armv7*-linux-musleabihf       armv7-unknown-linux-musleabihf
+#   arm-linux-musleabi            arm-unknown-linux-musleabi    (armv7*/armv5te* likewise)
+#   armv7*-linux-uclibceabihf     armv7-unknown-linux-uclibceabihf
+#   armv5te*-linux-uclibceabi     armv5te-unknown-linux-uclibceabi
+#   riscv64-linux-gnu             riscv64gc-unknown-linux-gnu   (also -musl)
+#   mips-linux-gnu                mips-unknown-linux-gnu        (also -musl, -uclibc)
+#   mipsel-linux-gnu              mipsel-unknown-linux-gnu      (also -musl, -uclibc)
+#   mips64-linux-gnuabi64         mips64-unknown-linux-gnuabi64 (also -muslabi64)
+#   mips64el-linux-gnuabi64       mips64el-unknown-linux-gnuabi64 (also -muslabi64)
+#   powerpc-linux-gnu             powerpc-unknown-linux-gnu     (also -musl)
+#   powerpc64-linux-gnu           powerpc64-unknown-linux-gnu
+#   powerpc64le-linux-gnu         powerpc64le-unknown-linux-gnu (also -musl; ppc64le likewise)
+#   s390x-linux-gnu               s390x-unknown-linux-gnu
+#   loongarch64-linux-gnu         loongarch64-unknown-linux-gnu (also -musl)
+#   aarch64-linux-android         aarch64-linux-android         (armv7a-linux-androideabi,
+#                                                                 x86_64-, i686-linux-android)
+#
+# Anything else (bare-metal `*-none-eabi`, an ARM triple whose CPU the table cannot tell, a
+# libc Rust has no target for) has no mapping: set IOTHTTP_RUST_TARGET.
+
+function(iothttp_rust_target_for triple out)
+  string(TOLOWER "${triple}" t)
+  set(${out} "" PARENT_SCOPE)
+  # <arch>-[<vendor>-]linux[-<env>]
+  if(NOT t MATCHES "^([a-z0-9_]+)-(.*-)?linux(-([a-z0-9_]+))?$")
+    return()
+  endif()
+  set(arch "${CMAKE_MATCH_1}")
+  set(env "${CMAKE_MATCH_4}")
+  if(env STREQUAL "")
+    set(env gnu)
+  endif()
+
+  if(env MATCHES "^android")
+    if(arch STREQUAL "aarch64" OR arch STREQUAL "x86_64" OR arch STREQUAL "i686")
+      set(${out} "${arch}-linux-android" PARENT_SCOPE)
+    elseif(arch MATCHES "^armv7" AND env STREQUAL "androideabi")
+      set(${out} "armv7-linux-androideabi" PARENT_SCOPE)
+    endif()
+    return()
+  endif()
+
+  set(rust_arch "")
+  set(envs gnu musl)
+  if(arch STREQUAL "x86_64" OR arch STREQUAL "amd64")
+    set(rust_arch x86_64)
+    list(APPEND envs gnux32)
+  elseif(arch STREQUAL "i686")
+    set(rust_arch i686)
+  elseif(arch MATCHES "^i[345]86$")
+    set(rust_arch i586)
+  elseif(arch STREQUAL "aarch64" OR arch STREQUAL "arm64")
+    set(rust_arch aarch64)
+  elseif(arch STREQUAL "aarch64_be")
+    set(rust_arch aarch64_be)
+    set(envs gnu)
+  elseif(arch MATCHES "^arm")
+    # The float ABI is in the environment, the CPU in the architecture.
+    if(arch MATCHES "^armv7")
+      set(cpu armv7)
+    elseif(arch MATCHES "^armv6")
+      set(cpu armv6)
+    elseif(arch MATCHES "^armv5te")
+      set(cpu armv5te)
+    elseif(arch MATCHES "^armv4t")
+      set(cpu armv4t)
+    elseif(arch STREQUAL "arm")
+      set(cpu "")
+    else()
+      return()
+    endif()
+    set(r "")
+    if(env STREQUAL "gnueabihf")
+      if(cpu STREQUAL "" OR cpu STREQUAL "armv7")
+        set(r armv7-unknown-linux-gnueabihf)
+      elseif(cpu STREQUAL "armv6")
+        set(r arm-unknown-linux-gnueabihf)
+      endif()
+    elseif(env STREQUAL "gnueabi")
+      if(cpu STREQUAL "" OR cpu STREQUAL "armv5te")
+        set(r armv5te-unknown-linux-gnueabi)
+      elseif(cpu STREQUAL "armv7")
+        set(r armv7-unknown-linux-gnueabi)
+      elseif(cpu STREQUAL "armv6")
+        set(r arm-unknown-linux-gnueabi)
+      elseif(cpu STREQUAL "armv4t")
+        set(r armv4t-unknown-linux-gnueabi)
+      endif()
+    elseif(env STREQUAL "musleabihf")
+      if(cpu STREQUAL "" OR cpu STREQUAL "armv6")
+        set(r arm-unknown-linux-musleabihf)
+      elseif(cpu STREQUAL "armv7")
+        set(r armv7-unknown-linux-musleabihf)
+      endif()
+    elseif(env STREQUAL "musleabi")
+      if(cpu STREQUAL "" OR cpu STREQUAL "armv6")
+        set(r arm-unknown-linux-musleabi)
+      elseif(cpu STREQUAL "armv7")
+        set(r armv7-unknown-linux-musleabi)
+      elseif(cpu STREQUAL "armv5te")
+        set(r armv5te-unknown-linux-musleabi)
+      endif()
+    elseif(env STREQUAL "uclibceabihf" AND cpu STREQUAL "armv7")
+      set(r armv7-unknown-linux-uclibceabihf)
+    elseif(env STREQUAL "uclibceabi" AND cpu STREQUAL "armv5te")
+      set(r armv5te-unknown-linux-uclibceabi)
+    endif()
+    set(${out} "${r}" PARENT_SCOPE)
+    return()
+  elseif(arch STREQUAL "riscv64")
+    set(rust_arch riscv64gc)
+  elseif(arch STREQUAL "mips" OR arch STREQUAL "mipsel")
+    set(rust_arch "${arch}")
+    list(APPEND envs uclibc)
+  elseif(arch STREQUAL "mips64" OR arch STREQUAL "mips64el")
+    set(rust_arch "${arch}")
+    set(envs gnuabi64 muslabi64)
+  elseif(arch STREQUAL "powerpc")
+    set(rust_arch powerpc)
+  elseif(arch STREQUAL "powerpc64")
+    set(rust_arch powerpc64)
+    set(envs gnu)
+  elseif(arch STREQUAL "powerpc64le" OR arch STREQUAL "ppc64le")
+    set(rust_arch powerpc64le)
+  elseif(arch STREQUAL "s390x")
+    set(rust_arch s390x)
+    set(envs gnu)
+  elseif(arch STREQUAL "loongarch64")
+    set(rust_arch loongarch64)
+  endif()
+  if(rust_arch STREQUAL "" OR NOT env IN_LIST envs)
+    return()
+  endif()
+  set(${out} "${rust_arch}-unknown-linux-${env}" PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# iothttp on the boards firmware runs on: cross-compiled from a CMake toolchain file, run under
+# qemu-user against the cloud emulator on this machine's loopback.
+#
+#   tests/cross/run.sh [armv7|aarch64 ...]      (default: both)
+#
+# For each target:
+#  1. configure the root project with the shipped toolchain file
+#     (cmake/toolchains/<target>.cmake, nothing iothttp-specific in it) and the rustc that has
+#     the target's standard library (scripts/cross-rustc.sh), build and install;
+#  2. check the artifacts: the ELF machine and class, the shared library's exports and the
+#     archive's global symbols (only iothttp_*);
+#  3. build c-examples against the installed package with the same toolchain (find_package,
+#     static and shared) and run them under qemu: publish to both clouds, the three uploads
+#     with server-checked digests;
+#  4. build tests/c the same way and run ctest through CMAKE_CROSSCOMPILING_EMULATOR: the API
+#     cases (among them the 32-bit size checks), the fault matrix, the argument table, and the
+#     archive beside a second Rust static library, against the static and the shared library.
+# Then, once: a plain toolchain file of three lines (CMAKE_SYSTEM_NAME, CMAKE_SYSTEM_PROCESSOR,
+# CMAKE_C_COMPILER) builds the library and an outside project linking iothttp::static, which
+# runs; and the configure-time error for a compiler without a Rust target.
+#
+# Environment: IOTHTTP_TEST_JOBS (default 2), IOTHTTP_TEST_KEEP=1 (keep the work directory).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+jobs="${IOTHTTP_TEST_JOBS:-2}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/iothttp-cross-test.XXXXXX")"
+started_at=$SECONDS
+
+# shellcheck source=../lib/harness.sh
+source "$root/tests/lib/harness.sh"
+
+cleanup() {
+    local rc=$?
+    emu_stop
+    if ((rc != 0)); then
+        if [[ -s "$work/emulator.log" ]]; then
+            printf '\n--- last lines of the emulator log (%s):\n' "$work/emulator.log" >&2
+            tail -n 15 "$work/emulator.log" >&2
+        fi
+        printf '\ntests/cross/run.sh FAILED (exit %d); work directory kept: %s\n' "$rc" "$work" >&2
+    elif [[ "${IOTHTTP_TEST_KEEP:-0}" == 1 ]]; then
+        printf '\nwork directory kept: %s\n' "$work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+
+targets=("$@")
+((${#targets[@]})) || targets=(armv7 aarch64)
+
+version="$(sed -n 's/^version *= *"\([0-9][0-9.]*\)".*/\1/p' "$root/Cargo.toml" | head -n 1)"
+major="${version%%.*}"
+
+# <short name>: toolchain file, GNU triple, Rust target, qemu, ELF machine and class.
+target_info() {
+    case "$1" in
+    armv7)
+        toolchain=armv7-linux-gnueabihf gnu=arm-linux-gnueabihf
+        rust_target=armv7-unknown-linux-gnueabihf qemu=qemu-arm elf_machine=ARM elf_class=ELF32
+        ;;
+    aarch64)
+        toolchain=aarch64-linux-gnu gnu=aarch64-linux-gnu
+        rust_target=aarch64-unknown-linux-gnu qemu=qemu-aarch64 elf_machine=AArch64
+        elf_class=ELF64
+        ;;
+    *) fail "unknown target '$1' (armv7 or aarch64)" ;;
+    esac
+    RUNNER=("$qemu" -L "/usr/$gnu" -E "LD_LIBRARY_PATH=/usr/$gnu/lib")
+}
+
+section "Cloud emulator (host, loopback)"
+quiet "$work/emulator-build.log" cargo build -q --locked -p iothttp-emulator \
+    --manifest-path "$root/Cargo.toml"
+emu_start "$CARGO_TARGET_DIR/debug/iothttp-emulator" "$work" --plain-http ||
+    fail "cannot start the emulator"
+note "emulator pid $emu_pid at $IOTHTTP_EMU_URL"
+
+for t in "${targets[@]}"; do
+    target_info "$t"
+    rustc="$("$root/scripts/cross-rustc.sh" "$rust_target")" ||
+        fail "no rustc with the $rust_target standard library: run scripts/bootstrap.sh test"
+    for tool in "$gnu-gcc" "$gnu-g++" "$gnu-nm" "$gnu-readelf" "$qemu"; do
+        command -v "$tool" >/dev/null || fail "'$tool' is missing: run scripts/bootstrap.sh test"
+    done
+    tc="$root/cmake/toolchains/$toolchain.cmake"
+    dir="$work/$t"
+    prefix="$dir/prefix"
+    mkdir -p "$dir"
+
+    section "$t: build and install with $tc ($rustc)"
+    quiet "$dir/configure.log" cmake -S "$root" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_TOOLCHAIN_FILE="$tc" -DIOTHTTP_RUSTC="$rustc" \
+        -DIOTHTTP_CARGO_TARGET_DIR="$CARGO_TARGET_DIR" -DCMAKE_INSTALL_PREFIX="$prefix"
+    grep -q "iothttp: Rust target $rust_target (from the C compiler's triple $gnu)" \
+        "$dir/configure.log" || fail "$t: configure did not derive $rust_target: $(grep iothttp: "$dir/configure.log")"
+    quiet "$dir/build.log" cmake --build "$dir/build" --parallel "$jobs"
+    quiet "$dir/install.log" cmake --install "$dir/build"
+    libdir="$prefix/lib"
+    [[ -d "$libdir" ]] || libdir="$(dirname "$(find "$prefix" -name libiothttp.a | head -n 1)")"
+    note "Rust target $rust_target derived from $gnu-gcc; installed into $prefix"
+
+    section "$t: artifacts"
+    so="$libdir/libiothttp.so.$version"
+    header="$("$gnu-readelf" -h "$so")"
+    grep -q "Machine:.*$elf_machine" <<<"$header" || fail "$t: $so is not $elf_machine: $header"
+    grep -q "Class:.*$elf_class" <<<"$header" || fail "$t: $so is not $elf_class"
+    ar_obj="$dir/archive-member.o"
+    (cd "$dir" && "$gnu-ar" x "$libdir/libiothttp.a" && mv ./*.o "$ar_obj")
+    "$gnu-readelf" -h "$ar_obj" | grep -q "Machine:.*$elf_machine" || fail "$t: libiothttp.a is not $elf_machine"
+    check_symbols "$prefix/include/iothttp.h" "$libdir" "$gnu-nm"
+    grep -q "set(iothttp_RUST_TARGET \"$rust_target\")" "$libdir/cmake/iothttp/iothttpConfig.cmake" ||
+        fail "$t: the installed package does not record its Rust target"
+    ran "$t: $elf_class $elf_machine libiothttp.a and .so; only iothttp_* global in both"
+
+    section "$t: c-examples under $qemu"
+    for kind in static shared; do
+        ex="$dir/examples-$kind"
+        shared_flag=OFF
+        [[ $kind == shared ]] && shared_flag=ON
+        quiet "$ex.configure.log" cmake -S "$root/c-examples" -B "$ex" -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_TOOLCHAIN_FILE="$tc" -DCMAKE_PREFIX_PATH="$prefix" \
+            -DIOTHTTP_EXAMPLES_SHARED="$shared_flag"
+        quiet "$ex.build.log" cmake --build "$ex" --parallel "$jobs"
+        "$gnu-readelf" -h "$ex/publish" | grep -q "Machine:.*$elf_machine" || fail "$t: publish is not $elf_machine"
+        check_linkage "$t $kind" "$ex/publish" "$kind"
+        run_publish "$t find_package $kind" "$ex/publish"
+        run_uploads "$t find_package $kind" "$ex"
+    done
+    ran "$t: c-examples (find_package static and shared) published to both clouds and uploaded to the three stores under $qemu"
+
+    section "$t: tests/c under $qemu (ctest, CMAKE_CROSSCOMPILING_EMULATOR)"
+    for kind in static shared; do
+        ct="$dir/ctest-$kind"
+        shared_flag=OFF
+        [[ $kind == shared ]] && shared_flag=ON
+        quiet "$ct.configure.log" cmake -S "$root/tests/c" -B "$ct" -DCMAKE_BUILD_TYPE=Debug \
+            -DCMAKE_TOOLCHAIN_FILE="$tc" -DCMAKE_PREFIX_PATH="$prefix" \
+            -DIOTHTTP_TEST_SHARED="$shared_flag" -DIOTHTTP_TEST_VALGRIND=OFF \
+            -DIOTHTTP_TEST_RUSTC="$rustc"
+        quiet "$ct.build.log" cmake --build "$ct" --parallel "$jobs"
+        check_linkage "$t test_api ($kind)" "$ct/test_api" "$kind"
+        # Emulated code is slower: the same margins as under valgrind.
+        (cd "$ct" && IOTHTTP_TEST_MARGIN_MS=5000 IOTHTTP_TEST_SLOW=1 \
+            ctest --output-on-failure --parallel "$jobs" 2>&1) >"$ct.ctest.log" || true
+        grep -q '100% tests passed' "$ct.ctest.log" || {
+            sed -n '/The following tests FAILED/,$p' "$ct.ctest.log" >&2
+            fail "$t ctest ($kind): see $ct.ctest.log"
+        }
+        n="$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$ct.ctest.log")"
+        secs="$(sed -n 's/^Total Test time (real) = *\([0-9.]*\) sec/\1/p' "$ct.ctest.log")"
+        if [[ $kind == static ]]; then
+            grep -q 'two_rust_libs_a .*Passed' "$ct.ctest.log" || fail "$t: two_rust_libs_a did not run"
+        fi
+        note "$t $kind: $n ctest tests passed under $qemu in ${secs} s"
+        ran "$t tests/c $kind: $n ctest tests passed under $qemu"
+    done
+done
+
+section "A plain toolchain file (three lines), an outside project linking iothttp::static"
+target_info aarch64
+rustc="$("$root/scripts/cross-rustc.sh" "$rust_target")"
+plain="$work/plain-toolchain.cmake"
+cat >"$plain" <<EOF
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+set(CMAKE_C_COMPILER $gnu-gcc)
+EOF
+pdir="$work/plain"
+quiet "$pdir.configure.log" cmake -S "$root" -B "$pdir/build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_TOOLCHAIN_FILE="$plain" -DIOTHTTP_RUSTC="$rustc" \
+    -DIOTHTTP_CARGO_TARGET_DIR="$CARGO_TARGET_DIR" -DCMAKE_INSTALL_PREFIX="$pdir/prefix"
+grep -q "iothttp: Rust target $rust_target" "$pdir.configure.log" ||
+    fail "plain toolchain: $rust_target not derived: $(grep iothttp: "$pdir.configure.log")"
+quiet "$pdir.build.log" cmake --build "$pdir/build" --parallel "$jobs"
+quiet "$pdir.install.log" cmake --install "$pdir/build"
+mkdir -p "$pdir/app"
+cat >"$pdir/app/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(firmware LANGUAGES C)
+find_package(iothttp 0.1 CONFIG REQUIRED)
+add_executable(firmware firmware.c)
+target_link_libraries(firmware PRIVATE iothttp::static)
+EOF
+cp "$root/c-examples/publish.c" "$pdir/app/firmware.c"
+cp "$root/c-examples/common.h" "$pdir/app/"
+quiet "$pdir/app.configure.log" cmake -S "$pdir/app" -B "$pdir/app/build" \
+    -DCMAKE_TOOLCHAIN_FILE="$plain" -DCMAKE_PREFIX_PATH="$pdir/prefix"
+quiet "$pdir/app.build.log" cmake --build "$pdir/app/build"
+run_publish "plain toolchain file, iothttp::static" "$pdir/app/build/firmware"
+ran "a three-line toolchain file: the library built for $rust_target, an outside project linked iothttp::static and published under ${RUNNER[0]}"
+
+section "A compiler without a Rust target: a clear configure error"
+out="$(cmake -S "$root" -B "$work/no-target" -DCMAKE_SYSTEM_NAME=Linux \
+    -DCMAKE_C_COMPILER_TARGET=sparc-sun-solaris2.11 2>&1)" && fail "configure succeeded for sparc-sun-solaris2.11"
+grep -q "IOTHTTP_RUST_TARGET" <<<"$out" || fail "the error does not name IOTHTTP_RUST_TARGET: $out"
+grep -q "sparc-sun-solaris2.11" <<<"$out" || fail "the error does not name the triple: $out"
+note "$(grep -m1 -o "iothttp: cross-compiling.*" <<<"$out" | cut -c1-100)..."
+ran "no Rust target for the C compiler: configure fails naming IOTHTTP_RUST_TARGET"
+
+section "Summary"
+for line in "${summary[@]}"; do
+    note "- $line"
+done
+note "- publish binaries run under qemu: $publish_runs; upload examples: $upload_runs"
+printf '\ntests/cross/run.sh: all passed in %d s\n' "$((SECONDS - started_at))"
