@@ -1,5 +1,7 @@
 //! Build glue.
 //!
+//! The `iothttp_uploads` cfg is set when a feature that uploads is on (see below).
+//!
 //! The C header's version macros (`IOTHTTP_VERSION_MAJOR/MINOR/PATCH`) are literal constants
 //! in `src/ffi/result.rs`, because cbindgen turns only literals into `#define`s. This script
 //! refuses to build when they disagree with the package version, so a header can never lie
@@ -14,6 +16,16 @@ use std::fs;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // `iothttp_uploads`: any feature that streams a source to a store, so the shared upload
+    // machinery (src/upload.rs) is compiled only when something uses it.
+    println!("cargo::rustc-check-cfg=cfg(iothttp_uploads)");
+    let uploads = ["UCLOUD_FILES", "ALIYUN_OTA", "AGC", "GENERIC_UPLOADS"];
+    if uploads
+        .iter()
+        .any(|f| std::env::var_os(format!("CARGO_FEATURE_{f}")).is_some())
+    {
+        println!("cargo::rustc-cfg=iothttp_uploads");
+    }
     println!("cargo:rerun-if-changed=src/ffi/result.rs");
     let source = fs::read_to_string("src/ffi/result.rs").expect("src/ffi/result.rs");
     for part in ["MAJOR", "MINOR", "PATCH"] {

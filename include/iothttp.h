@@ -371,7 +371,9 @@ iothttp_result iothttp_config_add_ca_pem(struct iothttp_config *cfg, const char 
 iothttp_result iothttp_config_add_ca_file(struct iothttp_config *cfg, const char *path);
 
 /**
- * Whether to trust the built-in Mozilla web roots besides added CAs (default on).
+ * Whether to trust the built-in Mozilla web roots besides added CAs (default on). A library
+ * built without them (cargo feature `builtin-roots` left out) trusts only the CAs added:
+ * there the default is off and `on` = true fails with `IOTHTTP_E_UNSUPPORTED`.
  */
 iothttp_result iothttp_config_use_builtin_roots(struct iothttp_config *cfg, bool on);
 

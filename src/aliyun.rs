@@ -17,9 +17,6 @@ pub(crate) struct Aliyun;
 
 const NAME: &str = "Aliyun";
 
-/// Longest clientId the cloud accepts.
-pub(crate) const MAX_CLIENT_ID: usize = 64;
-
 fn code_kind(code: i64) -> (ErrorKind, &'static str) {
     match code {
         10000 => (ErrorKind::Cloud, "common error"),

@@ -21,13 +21,37 @@ pub enum Cloud {
 }
 
 impl Cloud {
-    pub(crate) fn dialect(self) -> &'static dyn Dialect {
+    /// The cloud's dialect, or [`ErrorKind::Unsupported`] when its feature is left out.
+    pub(crate) fn dialect(self) -> Result<&'static dyn Dialect, Error> {
         match self {
-            Cloud::UCloud => &crate::ucloud::UCloud,
-            Cloud::Aliyun => &crate::aliyun::Aliyun,
+            #[cfg(feature = "ucloud")]
+            Cloud::UCloud => Ok(&crate::ucloud::UCloud),
+            #[cfg(feature = "aliyun")]
+            Cloud::Aliyun => Ok(&crate::aliyun::Aliyun),
+            #[allow(unreachable_patterns)] // with every cloud's feature on
+            other => Err(Error::missing_feature(other.feature(), other.name())),
+        }
+    }
+
+    /// The cargo feature that brings the cloud's dialect.
+    pub(crate) fn feature(self) -> &'static str {
+        match self {
+            Cloud::UCloud => "ucloud",
+            Cloud::Aliyun => "aliyun",
+        }
+    }
+
+    /// The cloud's name in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Cloud::UCloud => "UCloud IoT-Core",
+            Cloud::Aliyun => "Alibaba Cloud IoT",
         }
     }
 }
+
+/// Longest Aliyun clientId (visible ASCII).
+pub(crate) const MAX_CLIENT_ID: usize = 64;
 
 /// How an Aliyun device signs its auth request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -120,6 +144,7 @@ impl Failure {
 }
 
 /// A file a device uploads.
+#[cfg(feature = "ucloud-files")]
 pub(crate) struct FileInfo<'a> {
     pub name: &'a str,
     pub size: u64,
@@ -128,12 +153,14 @@ pub(crate) struct FileInfo<'a> {
 }
 
 /// Permission to upload one file: where, and the Authorization to send.
+#[cfg(feature = "ucloud-files")]
 pub(crate) struct FileGrant {
     pub url: String,
     pub authorization: Secret,
 }
 
 /// A cloud's device file upload (request a URL, then PUT with Content-MD5).
+#[cfg(feature = "ucloud-files")]
 pub(crate) trait FileUpload: Send + Sync {
     /// The URL request (`POST {file_endpoint}/api/v1/url`).
     fn grant_request(&self, id: &Identity<'_>, file: &FileInfo<'_>) -> Prepared;
@@ -170,6 +197,7 @@ pub(crate) trait Dialect: Send + Sync {
     /// Interpret a publish reply.
     fn parse_publish(&self, resp: &Response) -> Result<Published, Failure>;
     /// The device file upload, if the cloud has one.
+    #[cfg(feature = "ucloud-files")]
     fn file_upload(&self) -> Option<&dyn FileUpload> {
         None
     }

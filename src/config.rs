@@ -48,7 +48,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             extra_roots: Vec::new(),
-            builtin_roots: true,
+            builtin_roots: cfg!(feature = "builtin-roots"),
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
@@ -75,7 +75,7 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    /// Defaults: built-in web roots, connect timeout 10 s, I/O timeout 30 s, 3 attempts with
+    /// Defaults: built-in web roots (when built with them), connect timeout 10 s, I/O timeout 30 s, 3 attempts with
     /// 0.5 s..8 s backoff, no log, no proxy (environment variables are ignored), https only.
     pub fn new() -> Config {
         Config::default()
@@ -118,10 +118,18 @@ impl Config {
             .map_err(|e| e.context(&format!("CA file {}", path.display())))
     }
 
-    /// Whether to trust the built-in Mozilla web roots (default on) besides added CAs.
-    pub fn use_builtin_roots(&mut self, on: bool) -> &mut Self {
+    /// Whether to trust the built-in Mozilla web roots (default on) besides added CAs. Without
+    /// the cargo feature `builtin-roots` there are none: the default is off and asking for
+    /// them fails with [`ErrorKind::Unsupported`].
+    pub fn use_builtin_roots(&mut self, on: bool) -> Result<&mut Self> {
+        if on && !cfg!(feature = "builtin-roots") {
+            return Err(Error::missing_feature(
+                "builtin-roots",
+                "the built-in root certificates",
+            ));
+        }
         self.builtin_roots = on;
-        self
+        Ok(self)
     }
 
     /// Connect timeout (DNS + TCP + TLS handshake) and I/O timeout. The I/O timeout bounds

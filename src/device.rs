@@ -5,15 +5,18 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use crate::client::Client;
-use crate::cloud::{
-    Cloud, Dialect, Failure, FileInfo, Identity, Issued, Published, SignMethod, MAX_REPLY,
-};
+#[cfg(feature = "ucloud-files")]
+use crate::cloud::FileInfo;
+use crate::cloud::{Cloud, Dialect, Failure, Identity, Issued, Published, SignMethod, MAX_REPLY};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
 use crate::secret::Secret;
 use crate::sign::percent_encode_path;
-use crate::source::{reborrow, Progress, Source};
+#[cfg(feature = "ucloud-files")]
+use crate::source::reborrow;
+use crate::source::{Progress, Source};
 use crate::transport::{Body, Method, Request};
+#[cfg(feature = "ucloud-files")]
 use crate::upload::{run_upload, send_source, Attempt, Target};
 
 /// Largest publish payload the clouds accept (128 KiB).
@@ -189,10 +192,10 @@ impl Device {
                 "device secret is longer than {MAX_NAME} bytes"
             )));
         }
-        let dialect = cloud.dialect();
+        let dialect = cloud.dialect()?;
         let default_client_id = if dialect.has_client_id() {
             let id = format!("{product}.{device}");
-            if id.len() <= crate::aliyun::MAX_CLIENT_ID {
+            if id.len() <= crate::cloud::MAX_CLIENT_ID {
                 id
             } else {
                 device.to_string()
@@ -331,7 +334,7 @@ impl Device {
             ));
         }
         if client_id.is_empty()
-            || client_id.len() > crate::aliyun::MAX_CLIENT_ID
+            || client_id.len() > crate::cloud::MAX_CLIENT_ID
             || !client_id.bytes().all(|b| (0x21..=0x7e).contains(&b))
         {
             return Err(Error::invalid(
@@ -454,14 +457,35 @@ impl Device {
         file_name: &str,
         content_type: &str,
         src: &mut Source,
+        progress: Option<Progress<'_>>,
+    ) -> Result<()> {
+        #[cfg(feature = "ucloud-files")]
+        if let Some(files) = self.inner.dialect.file_upload() {
+            return self.upload_file_with(files, file_name, content_type, src, progress);
+        }
+        #[cfg(not(feature = "ucloud-files"))]
+        if self.inner.cloud == Cloud::UCloud {
+            let _ = (file_name, content_type, src, progress);
+            return Err(Error::missing_feature(
+                "ucloud-files",
+                "UCloud device file upload",
+            ));
+        }
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("{} devices have no file upload", self.inner.dialect.name()),
+        ))
+    }
+
+    #[cfg(feature = "ucloud-files")]
+    fn upload_file_with(
+        &self,
+        files: &dyn crate::cloud::FileUpload,
+        file_name: &str,
+        content_type: &str,
+        src: &mut Source,
         mut progress: Option<Progress<'_>>,
     ) -> Result<()> {
-        let Some(files) = self.inner.dialect.file_upload() else {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("{} devices have no file upload", self.inner.dialect.name()),
-            ));
-        };
         check_file_name(file_name)?;
         if content_type.is_empty()
             || content_type.len() > 256

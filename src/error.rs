@@ -78,6 +78,17 @@ impl Error {
         Error::new(ErrorKind::InvalidArg, message)
     }
 
+    /// [`ErrorKind::Unsupported`]: `what` is left out of this build (cargo feature `feature`).
+    pub fn missing_feature(feature: &str, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{what} is not in this build of iothttp: it was built without the cargo feature \
+                 '{feature}' (CMake: add it to IOTHTTP_FEATURES)"
+            ),
+        )
+    }
+
     /// Attach the cloud's own error code.
     pub fn with_cloud_code(mut self, code: i64) -> Error {
         self.cloud_code = code;

@@ -13,9 +13,32 @@
 //! println!("message id {}", published.message_id);
 //! # Ok::<(), iothttp::Error>(())
 //! ```
+//!
+//! Cargo features select what is built (all by default): `ucloud`, `ucloud-files`, `aliyun`,
+//! `aliyun-ota`, `agc`, `generic-uploads`, `builtin-roots`. A device of a cloud left out fails
+//! with [`ErrorKind::Unsupported`] naming the feature; the types of a store left out are not
+//! there at all (the C functions for them return `IOTHTTP_E_UNSUPPORTED`).
 
+// A build with some capabilities left out leaves code that only they use: allowed there, kept
+// strict in the full build (what clippy checks).
+#![cfg_attr(
+    not(all(
+        feature = "ucloud",
+        feature = "ucloud-files",
+        feature = "aliyun",
+        feature = "aliyun-ota",
+        feature = "agc",
+        feature = "generic-uploads",
+        feature = "builtin-roots"
+    )),
+    allow(dead_code, unused_imports)
+)]
+
+#[cfg(feature = "agc")]
 mod agc;
+#[cfg(feature = "aliyun")]
 mod aliyun;
+#[cfg(feature = "aliyun-ota")]
 mod aliyun_ota;
 mod client;
 mod cloud;
@@ -33,12 +56,16 @@ mod source;
 mod tcp;
 mod tls;
 mod transport;
+#[cfg(feature = "ucloud")]
 mod ucloud;
+#[cfg(iothttp_uploads)]
 mod upload;
 
+#[cfg(feature = "agc")]
 pub use agc::{
     agc_size_limit, AgcClient, AGC_DEFAULT_ENDPOINT, AGC_MAX_AAB, AGC_MAX_APP, MAX_OBJECT_ID,
 };
+#[cfg(feature = "aliyun-ota")]
 pub use aliyun_ota::{rpc_sign, AliyunAccount, MAX_OTA_FILE, MAX_URL, OTA_SUFFIXES};
 pub use client::Client;
 pub use cloud::{Cloud, Published, SignMethod, MAX_MESSAGE_ID_DIGITS};
@@ -49,4 +76,5 @@ pub use log::{LogLevel, LogSink};
 pub use secret::Secret;
 pub use source::{Digests, Progress, Source, SourceRead};
 pub use transport::ClientStats;
+#[cfg(feature = "generic-uploads")]
 pub use upload::FormFile;

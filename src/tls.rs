@@ -159,9 +159,13 @@ pub(crate) fn client_config(
     extra: &[CertificateDer<'static>],
 ) -> Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
+    #[cfg(feature = "builtin-roots")]
     if builtin_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
+    // Config::use_builtin_roots refuses `true` without the feature.
+    #[cfg(not(feature = "builtin-roots"))]
+    debug_assert!(!builtin_roots);
     for der in extra {
         roots.add(der.clone()).map_err(|e| {
             Error::invalid(format!(
@@ -170,9 +174,12 @@ pub(crate) fn client_config(
         })?;
     }
     if roots.is_empty() {
-        return Err(Error::invalid(
-            "no trust anchors: built-in roots are off and no CA was added",
-        ));
+        return Err(Error::invalid(if cfg!(feature = "builtin-roots") {
+            "no trust anchors: built-in roots are off and no CA was added"
+        } else {
+            "no trust anchors: this build has no built-in roots (cargo feature 'builtin-roots'); \
+             add the cloud's CA (iothttp_config_add_ca_file)"
+        }));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)

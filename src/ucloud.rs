@@ -7,12 +7,16 @@ use serde_json::{json, Map, Value};
 
 use crate::cloud::{
     checked_token, cloud_message, code_field, json_object, message_id, status_failure, Dialect,
-    Failure, FileGrant, FileInfo, FileUpload, Identity, Issued, Prepared, Published, SignMethod,
+    Failure, Identity, Issued, Prepared, Published, SignMethod,
 };
+#[cfg(feature = "ucloud-files")]
+use crate::cloud::{FileGrant, FileInfo, FileUpload};
 use crate::error::{Error, ErrorKind};
+#[cfg(feature = "ucloud-files")]
 use crate::secret::Secret;
 use crate::sign::{hmac_hex, HmacAlg};
 use crate::transport::Response;
+#[cfg(feature = "ucloud-files")]
 use crate::upload::Attempt;
 
 pub(crate) struct UCloud;
@@ -94,6 +98,7 @@ fn jwt_expiry_ms(token: &str) -> Option<u64> {
 }
 
 /// UFile's reply to the PUT: 200 `{}` is success, otherwise `{"RetCode":…,"ErrMsg":…}`.
+#[cfg(feature = "ucloud-files")]
 fn ufile_reply(resp: &Response) -> Attempt<()> {
     let s = resp.status;
     if s == 200 {
@@ -131,6 +136,7 @@ fn ufile_reply(resp: &Response) -> Attempt<()> {
     }
 }
 
+#[cfg(feature = "ucloud-files")]
 impl FileUpload for UCloud {
     fn grant_request(&self, id: &Identity<'_>, file: &FileInfo<'_>) -> Prepared {
         let body = json!({
@@ -256,6 +262,7 @@ impl Dialect for UCloud {
         })
     }
 
+    #[cfg(feature = "ucloud-files")]
     fn file_upload(&self) -> Option<&dyn FileUpload> {
         Some(self)
     }

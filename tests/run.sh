@@ -30,6 +30,12 @@ if cargo tree --locked --workspace -e normal,build,dev --prefix none | grep -Ei 
 fi
 cargo tree --locked -p iothttp -e normal -i ring --prefix none | sed -n 1p
 
+step "every feature on its own (and none) builds without a warning"
+for features in "" ucloud ucloud-files aliyun aliyun-ota agc generic-uploads builtin-roots; do
+  RUSTFLAGS="-D warnings" cargo check -q --locked -p iothttp --lib --no-default-features \
+    --features "$features" --target-dir target/feature-check
+done
+
 step "Rust tests: unit, signing vectors, emulator integration, header drift"
 cargo test --locked --workspace
 
@@ -44,6 +50,15 @@ tests/c/run.sh
 
 step "firmware targets: armv7 and aarch64 cross builds from the toolchain files, examples and C tests under qemu-user"
 tests/cross/run.sh
+
+step "the README's first command: c-examples/demo.sh"
+c-examples/demo.sh >"${TMPDIR:-/tmp}/iothttp-demo.out" 2>&1 || { cat "${TMPDIR:-/tmp}/iothttp-demo.out"; exit 1; }
+grep -q "2 publishes and 3 server-verified uploads" "${TMPDIR:-/tmp}/iothttp-demo.out" || {
+  cat "${TMPDIR:-/tmp}/iothttp-demo.out"
+  echo "the demo did not finish its steps" >&2
+  exit 1
+}
+grep -E '^(==>|message id|firmware url|object id|uploaded|    the server)' "${TMPDIR:-/tmp}/iothttp-demo.out"
 
 step "Python ctypes against the shared library"
 cargo build -q --locked -p iothttp-emulator

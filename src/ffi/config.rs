@@ -127,14 +127,18 @@ pub unsafe extern "C" fn iothttp_config_add_ca_file(
     })
 }
 
-/// Whether to trust the built-in Mozilla web roots besides added CAs (default on).
+/// Whether to trust the built-in Mozilla web roots besides added CAs (default on). A library
+/// built without them (cargo feature `builtin-roots` left out) trusts only the CAs added:
+/// there the default is off and `on` = true fails with `IOTHTTP_E_UNSUPPORTED`.
 #[no_mangle]
 pub unsafe extern "C" fn iothttp_config_use_builtin_roots(
     cfg: *mut iothttp_config,
     on: bool,
 ) -> iothttp_result {
     guard(|| {
-        unsafe { arg_ref(cfg, "cfg") }?.get().use_builtin_roots(on);
+        unsafe { arg_ref(cfg, "cfg") }?
+            .get()
+            .use_builtin_roots(on)?;
         Ok(())
     })
 }

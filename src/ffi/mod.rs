@@ -19,6 +19,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// The body of a C function whose capability is a cargo feature: without the feature the
+/// function returns `IOTHTTP_E_UNSUPPORTED` with a message naming it, so the header and the
+/// exported symbols never depend on how the library was built.
+macro_rules! with_feature {
+    ($feature:literal, $what:literal, $body:expr) => {{
+        #[cfg(feature = $feature)]
+        let result = $body;
+        #[cfg(not(feature = $feature))]
+        let result =
+            $crate::ffi::guard(|| Err($crate::error::Error::missing_feature($feature, $what)));
+        result
+    }};
+}
+
 pub mod client;
 pub mod config;
 pub mod device;

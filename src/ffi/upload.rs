@@ -1,5 +1,12 @@
 //! Firmware and package publishing (`iothttp_aliyun_account`, `iothttp_agc_client`) and the
-//! generic presigned PUT / POST-form uploads.
+//! generic presigned PUT / POST-form uploads. Each is a cargo feature (`aliyun-ota`, `agc`,
+//! `generic-uploads`); without it its functions return `IOTHTTP_E_UNSUPPORTED`.
+
+// In a build without some of the features, their functions ignore their arguments.
+#![cfg_attr(
+    not(all(feature = "aliyun-ota", feature = "agc", feature = "generic-uploads")),
+    allow(unused_variables, unused_imports)
+)]
 
 use std::ffi::{c_char, c_void};
 
@@ -9,8 +16,10 @@ use super::{
     arg_out, arg_ref, arg_str, check_room, copy_cstr, give, guard, guard_quiet, iothttp_result,
     set_str, take,
 };
-use crate::agc::{AgcClient, MAX_OBJECT_ID};
-use crate::aliyun_ota::{AliyunAccount, MAX_URL};
+#[cfg(feature = "agc")]
+use crate::agc::AgcClient;
+#[cfg(feature = "aliyun-ota")]
+use crate::aliyun_ota::AliyunAccount;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::source::{Progress, Source};
@@ -19,17 +28,22 @@ use crate::source::{Progress, Source};
 pub const IOTHTTP_URL_LEN: usize = 2048;
 /// Room for any AGC objectId plus its NUL: the minimum `cap` of `iothttp_agc_upload`.
 pub const IOTHTTP_OBJECT_ID_LEN: usize = 256;
-const _: () = assert!(IOTHTTP_URL_LEN == MAX_URL + 1 && IOTHTTP_OBJECT_ID_LEN == MAX_OBJECT_ID + 1);
+#[cfg(feature = "aliyun-ota")]
+const _: () = assert!(IOTHTTP_URL_LEN == crate::aliyun_ota::MAX_URL + 1);
+#[cfg(feature = "agc")]
+const _: () = assert!(IOTHTTP_OBJECT_ID_LEN == crate::agc::MAX_OBJECT_ID + 1);
 
 /// An Alibaba Cloud account (AccessKey) for OTA firmware uploads. Thread-safe; keeps its
 /// client's transport alive.
 pub struct iothttp_aliyun_account {
+    #[cfg(feature = "aliyun-ota")]
     inner: AliyunAccount,
 }
 
 /// An AppGallery Connect API client. Thread-safe; keeps its client's transport alive; caches
 /// its access token.
 pub struct iothttp_agc_client {
+    #[cfg(feature = "agc")]
     inner: AgcClient,
 }
 
@@ -121,19 +135,21 @@ pub unsafe extern "C" fn iothttp_aliyun_account_new(
     access_key_secret: *const c_char,
     out: *mut *mut iothttp_aliyun_account,
 ) -> iothttp_result {
-    unsafe {
-        new_with_credentials(
-            client,
-            (access_key_id, "access_key_id"),
-            (access_key_secret, "access_key_secret"),
-            out,
-            |c, id, secret| {
-                Ok(iothttp_aliyun_account {
-                    inner: AliyunAccount::new(c, id, secret)?,
-                })
-            },
-        )
-    }
+    with_feature!("aliyun-ota", "Alibaba Cloud OTA firmware upload", {
+        unsafe {
+            new_with_credentials(
+                client,
+                (access_key_id, "access_key_id"),
+                (access_key_secret, "access_key_secret"),
+                out,
+                |c, id, secret| {
+                    Ok(iothttp_aliyun_account {
+                        inner: AliyunAccount::new(c, id, secret)?,
+                    })
+                },
+            )
+        }
+    })
 }
 
 /// Release an account. NULL is a no-op.
@@ -148,11 +164,13 @@ pub unsafe extern "C" fn iothttp_aliyun_account_set_endpoint(
     acct: *mut iothttp_aliyun_account,
     base_url: *const c_char,
 ) -> iothttp_result {
-    unsafe {
-        set_str(acct, "acct", base_url, "base_url", |a, v| {
-            a.inner.set_endpoint(v)
-        })
-    }
+    with_feature!("aliyun-ota", "Alibaba Cloud OTA firmware upload", {
+        unsafe {
+            set_str(acct, "acct", base_url, "base_url", |a, v| {
+                a.inner.set_endpoint(v)
+            })
+        }
+    })
 }
 
 /// The region (`RegionId` and the default endpoint's host); default "cn-shanghai".
@@ -161,7 +179,9 @@ pub unsafe extern "C" fn iothttp_aliyun_account_set_region(
     acct: *mut iothttp_aliyun_account,
     region: *const c_char,
 ) -> iothttp_result {
-    unsafe { set_str(acct, "acct", region, "region", |a, v| a.inner.set_region(v)) }
+    with_feature!("aliyun-ota", "Alibaba Cloud OTA firmware upload", {
+        unsafe { set_str(acct, "acct", region, "region", |a, v| a.inner.set_region(v)) }
+    })
 }
 
 /// The IoT instance id of an enterprise instance; "" for the public instance (default).
@@ -170,11 +190,13 @@ pub unsafe extern "C" fn iothttp_aliyun_account_set_instance_id(
     acct: *mut iothttp_aliyun_account,
     iot_instance_id: *const c_char,
 ) -> iothttp_result {
-    unsafe {
-        set_str(acct, "acct", iot_instance_id, "iot_instance_id", |a, v| {
-            a.inner.set_instance_id(v)
-        })
-    }
+    with_feature!("aliyun-ota", "Alibaba Cloud OTA firmware upload", {
+        unsafe {
+            set_str(acct, "acct", iot_instance_id, "iot_instance_id", |a, v| {
+                a.inner.set_instance_id(v)
+            })
+        }
+    })
 }
 
 /// Upload a firmware file for OTA: GenerateOTAUploadURL (RPC-signed), then OSS PostObject
@@ -196,28 +218,30 @@ pub unsafe extern "C" fn iothttp_aliyun_ota_upload(
     cap: usize,
     len_out: *mut usize,
 ) -> iothttp_result {
-    guard(|| {
-        let acct = unsafe { arg_ref(acct, "acct") }?;
-        let suffix = if file_suffix.is_null() {
-            None
-        } else {
-            Some(unsafe { arg_str(file_suffix, "file_suffix") }?)
-        };
-        unsafe {
-            upload_into(
-                src,
-                (progress, userdata),
-                OutText {
-                    buf: firmware_url,
-                    cap,
-                    len_out,
-                    name: "firmware_url",
-                    min: IOTHTTP_URL_LEN,
-                    what: "a firmware URL (IOTHTTP_URL_LEN)",
-                },
-                |src, p| acct.inner.ota_upload(suffix, src, p),
-            )
-        }
+    with_feature!("aliyun-ota", "Alibaba Cloud OTA firmware upload", {
+        guard(|| {
+            let acct = unsafe { arg_ref(acct, "acct") }?;
+            let suffix = if file_suffix.is_null() {
+                None
+            } else {
+                Some(unsafe { arg_str(file_suffix, "file_suffix") }?)
+            };
+            unsafe {
+                upload_into(
+                    src,
+                    (progress, userdata),
+                    OutText {
+                        buf: firmware_url,
+                        cap,
+                        len_out,
+                        name: "firmware_url",
+                        min: IOTHTTP_URL_LEN,
+                        what: "a firmware URL (IOTHTTP_URL_LEN)",
+                    },
+                    |src, p| acct.inner.ota_upload(suffix, src, p),
+                )
+            }
+        })
     })
 }
 
@@ -229,19 +253,21 @@ pub unsafe extern "C" fn iothttp_agc_client_new(
     client_secret: *const c_char,
     out: *mut *mut iothttp_agc_client,
 ) -> iothttp_result {
-    unsafe {
-        new_with_credentials(
-            client,
-            (client_id, "client_id"),
-            (client_secret, "client_secret"),
-            out,
-            |c, id, secret| {
-                Ok(iothttp_agc_client {
-                    inner: AgcClient::new(c, id, secret)?,
-                })
-            },
-        )
-    }
+    with_feature!("agc", "AppGallery Connect package upload", {
+        unsafe {
+            new_with_credentials(
+                client,
+                (client_id, "client_id"),
+                (client_secret, "client_secret"),
+                out,
+                |c, id, secret| {
+                    Ok(iothttp_agc_client {
+                        inner: AgcClient::new(c, id, secret)?,
+                    })
+                },
+            )
+        }
+    })
 }
 
 /// Release an AGC client. NULL is a no-op.
@@ -257,11 +283,13 @@ pub unsafe extern "C" fn iothttp_agc_client_set_endpoint(
     agc: *mut iothttp_agc_client,
     base_url: *const c_char,
 ) -> iothttp_result {
-    unsafe {
-        set_str(agc, "agc", base_url, "base_url", |a, v| {
-            a.inner.set_endpoint(v)
-        })
-    }
+    with_feature!("agc", "AppGallery Connect package upload", {
+        unsafe {
+            set_str(agc, "agc", base_url, "base_url", |a, v| {
+                a.inner.set_endpoint(v)
+            })
+        }
+    })
 }
 
 /// Upload an app package: client-credentials token (cached until it expires), upload URL
@@ -282,25 +310,27 @@ pub unsafe extern "C" fn iothttp_agc_upload(
     cap: usize,
     len_out: *mut usize,
 ) -> iothttp_result {
-    guard(|| {
-        let agc = unsafe { arg_ref(agc, "agc") }?;
-        let app_id = unsafe { arg_str(app_id, "app_id") }?;
-        let file_name = unsafe { arg_str(file_name, "file_name") }?;
-        unsafe {
-            upload_into(
-                src,
-                (progress, userdata),
-                OutText {
-                    buf: object_id,
-                    cap,
-                    len_out,
-                    name: "object_id",
-                    min: IOTHTTP_OBJECT_ID_LEN,
-                    what: "an object id (IOTHTTP_OBJECT_ID_LEN)",
-                },
-                |src, p| agc.inner.upload(app_id, file_name, src, p),
-            )
-        }
+    with_feature!("agc", "AppGallery Connect package upload", {
+        guard(|| {
+            let agc = unsafe { arg_ref(agc, "agc") }?;
+            let app_id = unsafe { arg_str(app_id, "app_id") }?;
+            let file_name = unsafe { arg_str(file_name, "file_name") }?;
+            unsafe {
+                upload_into(
+                    src,
+                    (progress, userdata),
+                    OutText {
+                        buf: object_id,
+                        cap,
+                        len_out,
+                        name: "object_id",
+                        min: IOTHTTP_OBJECT_ID_LEN,
+                        what: "an object id (IOTHTTP_OBJECT_ID_LEN)",
+                    },
+                    |src, p| agc.inner.upload(app_id, file_name, src, p),
+                )
+            }
+        })
     })
 }
 
@@ -344,21 +374,27 @@ pub unsafe extern "C" fn iothttp_put(
     progress: iothttp_progress_fn,
     userdata: *mut c_void,
 ) -> iothttp_result {
-    guard(|| {
-        let client = unsafe { arg_ref(client, "client") }?;
-        let url = unsafe { arg_str(url, "url") }?;
-        let lines = unsafe { arg_str_array(headers, n_headers, "headers") }?;
-        let src = unsafe { arg_ref(src, "src") }?;
-        let mut src = src.lock()?;
-        let parsed = crate::upload::parse_header_lines(&lines, src.size())?;
-        let pairs: Vec<(&str, &str)> = parsed
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        with_progress(progress, userdata, |p| {
-            client.inner.put(url, &pairs, &mut src, p)
-        })
-    })
+    with_feature!(
+        "generic-uploads",
+        "the generic presigned PUT / POST-form upload",
+        {
+            guard(|| {
+                let client = unsafe { arg_ref(client, "client") }?;
+                let url = unsafe { arg_str(url, "url") }?;
+                let lines = unsafe { arg_str_array(headers, n_headers, "headers") }?;
+                let src = unsafe { arg_ref(src, "src") }?;
+                let mut src = src.lock()?;
+                let parsed = crate::upload::parse_header_lines(&lines, src.size())?;
+                let pairs: Vec<(&str, &str)> = parsed
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                with_progress(progress, userdata, |p| {
+                    client.inner.put(url, &pairs, &mut src, p)
+                })
+            })
+        }
+    )
 }
 
 /// Upload `src` in a `multipart/form-data` POST to `url` (a presigned POST policy of S3, OSS,
@@ -379,28 +415,34 @@ pub unsafe extern "C" fn iothttp_post_form(
     progress: iothttp_progress_fn,
     userdata: *mut c_void,
 ) -> iothttp_result {
-    guard(|| {
-        let client = unsafe { arg_ref(client, "client") }?;
-        let url = unsafe { arg_str(url, "url") }?;
-        let names = unsafe { arg_str_array(names, n_fields, "names") }?;
-        let values = unsafe { arg_str_array(values, n_fields, "values") }?;
-        let file_field = unsafe { arg_str(file_field, "file_field") }?;
-        let file_name = unsafe { arg_str(file_name, "file_name") }?;
-        let content_type = if content_type.is_null() {
-            "application/octet-stream"
-        } else {
-            unsafe { arg_str(content_type, "content_type") }?
-        };
-        let src = unsafe { arg_ref(src, "src") }?;
-        let fields: Vec<(&str, &str)> = names.into_iter().zip(values).collect();
-        let mut src = src.lock()?;
-        with_progress(progress, userdata, |p| {
-            let file = crate::upload::FormFile {
-                field: file_field,
-                file_name,
-                content_type,
-            };
-            client.inner.post_form(url, &fields, file, &mut src, p)
-        })
-    })
+    with_feature!(
+        "generic-uploads",
+        "the generic presigned PUT / POST-form upload",
+        {
+            guard(|| {
+                let client = unsafe { arg_ref(client, "client") }?;
+                let url = unsafe { arg_str(url, "url") }?;
+                let names = unsafe { arg_str_array(names, n_fields, "names") }?;
+                let values = unsafe { arg_str_array(values, n_fields, "values") }?;
+                let file_field = unsafe { arg_str(file_field, "file_field") }?;
+                let file_name = unsafe { arg_str(file_name, "file_name") }?;
+                let content_type = if content_type.is_null() {
+                    "application/octet-stream"
+                } else {
+                    unsafe { arg_str(content_type, "content_type") }?
+                };
+                let src = unsafe { arg_ref(src, "src") }?;
+                let fields: Vec<(&str, &str)> = names.into_iter().zip(values).collect();
+                let mut src = src.lock()?;
+                with_progress(progress, userdata, |p| {
+                    let file = crate::upload::FormFile {
+                        field: file_field,
+                        file_name,
+                        content_type,
+                    };
+                    client.inner.post_form(url, &fields, file, &mut src, p)
+                })
+            })
+        }
+    )
 }

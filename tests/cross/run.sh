@@ -16,7 +16,8 @@
 #  4. build tests/c the same way and run ctest through CMAKE_CROSSCOMPILING_EMULATOR: the API
 #     cases (among them the 32-bit size checks), the fault matrix, the argument table, and the
 #     archive beside a second Rust static library, against the static and the shared library.
-# Then, once: a plain toolchain file of three lines (CMAKE_SYSTEM_NAME, CMAKE_SYSTEM_PROCESSOR,
+# Then, once: two builds with features left out (armv7 publish-only size build, and a host
+# build of UCloud + Aliyun OTA), each running test_features and the publish example; a plain toolchain file of three lines (CMAKE_SYSTEM_NAME, CMAKE_SYSTEM_PROCESSOR,
 # CMAKE_C_COMPILER) builds the library and an outside project linking iothttp::static, which
 # runs; and the configure-time error for a compiler without a Rust target.
 #
@@ -159,6 +160,64 @@ for t in "${targets[@]}"; do
         ran "$t tests/c $kind: $n ctest tests passed under $qemu"
     done
 done
+
+# A build with features left out: reduced_build <label> <toolchain file or ""> <features>
+# <size build ON|OFF> <runner...>. Builds and installs it, runs test_features through ctest,
+# publishes with the publish example (UCloud: works; Aliyun: unsupported unless built), and
+# reports the stripped size of the publish program linked with --gc-sections.
+reduced_build() {
+    local label="$1" tc="$2" features="$3" size="$4" rdir="$work/reduced-$1" tc_args=() nm=nm strip=strip
+    shift 4
+    RUNNER=("$@")
+    if [[ -n "$tc" ]]; then
+        tc_args=(-DCMAKE_TOOLCHAIN_FILE="$tc" -DIOTHTTP_RUSTC="$rustc")
+        nm="$gnu-nm" strip="$gnu-strip"
+    fi
+    section "$label: IOTHTTP_FEATURES=$features, IOTHTTP_SIZE_BUILD=$size"
+    quiet "$rdir.configure.log" cmake -S "$root" -B "$rdir/build" -DCMAKE_BUILD_TYPE=Release \
+        "${tc_args[@]}" -DIOTHTTP_FEATURES="$features" -DIOTHTTP_SIZE_BUILD="$size" \
+        -DIOTHTTP_CARGO_TARGET_DIR="$CARGO_TARGET_DIR" -DCMAKE_INSTALL_PREFIX="$rdir/prefix"
+    quiet "$rdir.build.log" cmake --build "$rdir/build" --parallel "$jobs"
+    quiet "$rdir.install.log" cmake --install "$rdir/build"
+    local rlib
+    rlib="$(dirname "$(find "$rdir/prefix" -name libiothttp.a | head -n 1)")"
+    check_symbols "$rdir/prefix/include/iothttp.h" "$rlib" "$nm"
+    quiet "$rdir.ctest.configure.log" cmake -S "$root/tests/c" -B "$rdir/ctest" \
+        -DCMAKE_BUILD_TYPE=Debug "${tc_args[@]}" -DCMAKE_PREFIX_PATH="$rdir/prefix" \
+        -DIOTHTTP_TEST_VALGRIND=OFF
+    grep -q "only test_features" "$rdir.ctest.configure.log" || fail "$label: tests/c did not see the features"
+    quiet "$rdir.ctest.build.log" cmake --build "$rdir/ctest" --parallel "$jobs" --target test_features
+    (cd "$rdir/ctest" && IOTHTTP_TEST_MARGIN_MS=5000 ctest --output-on-failure -L features 2>&1) \
+        >"$rdir.ctest.log" || true
+    grep -q '100% tests passed' "$rdir.ctest.log" || {
+        cat "$rdir.ctest.log" >&2
+        fail "$label: test_features failed"
+    }
+    quiet "$rdir.ex.configure.log" cmake -S "$root/c-examples" -B "$rdir/ex" \
+        -DCMAKE_BUILD_TYPE=MinSizeRel "${tc_args[@]}" -DCMAKE_PREFIX_PATH="$rdir/prefix" \
+        -DCMAKE_EXE_LINKER_FLAGS="-Wl,--gc-sections"
+    quiet "$rdir.ex.build.log" cmake --build "$rdir/ex" --parallel "$jobs" --target publish
+    local out
+    out="$("${RUNNER[@]}" "$rdir/ex/publish" ucloud demoProduct demoDevice demoSecret \
+        "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA" 2>&1)" || fail "$label: UCloud publish: $out"
+    grep -Eq '^message id: [0-9]+$' <<<"$out" || fail "$label: UCloud publish printed: $out"
+    if [[ ";$features;" != *";aliyun;"* ]]; then
+        out="$("${RUNNER[@]}" "$rdir/ex/publish" aliyun a1demoPK demoDevice demoSecret \
+            "$IOTHTTP_EMU_ALIYUN_URL" "$IOTHTTP_EMU_CA" 2>&1)" && fail "$label: Aliyun publish worked"
+        grep -q "IOTHTTP_E_UNSUPPORTED.*'aliyun'" <<<"$out" || fail "$label: Aliyun publish printed: $out"
+    fi
+    "$strip" -o "$rdir/publish.stripped" "$rdir/ex/publish"
+    local bytes
+    bytes="$(stat -c %s "$rdir/publish.stripped")"
+    note "$label: test_features passed; publish to UCloud works, the rest is IOTHTTP_E_UNSUPPORTED"
+    note "$label: stripped publish program (MinSizeRel, --gc-sections): $bytes bytes"
+    ran "$label ($features, size build $size): only iothttp_* global, test_features passed, publish works; stripped publish $bytes bytes"
+}
+
+target_info armv7
+rustc="$("$root/scripts/cross-rustc.sh" "$rust_target")"
+reduced_build armv7-size "$root/cmake/toolchains/$toolchain.cmake" ucloud ON "${RUNNER[@]}"
+reduced_build host-ucloud-aliyun-ota "" "ucloud;aliyun-ota" OFF
 
 section "A plain toolchain file (three lines), an outside project linking iothttp::static"
 target_info aarch64
