@@ -181,13 +181,42 @@ pub(crate) fn client_config(
              add the cloud's CA (iothttp_config_add_ca_file)"
         }));
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crypto_provider());
     let config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(&[
+            &rustls::version::TLS13,
+            #[cfg(feature = "tls12")]
+            &rustls::version::TLS12,
+        ])
         .map_err(|e| Error::new(ErrorKind::Internal, format!("TLS configuration: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// ring's provider (every cipher suite, key exchange group and signature check rustls has),
+/// without its private-key loader: a client that presents no certificate signs nothing, and
+/// leaving the loader out keeps ring's RSA and ECDSA signing code out of the firmware.
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::CryptoProvider {
+        key_provider: &NoPrivateKeys,
+        ..rustls::crypto::ring::default_provider()
+    }
+}
+
+/// The key loader of a client without a certificate of its own.
+#[derive(Debug)]
+struct NoPrivateKeys;
+
+impl rustls::crypto::KeyProvider for NoPrivateKeys {
+    fn load_private_key(
+        &self,
+        _key_der: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> std::result::Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
+        Err(rustls::Error::General(
+            "this client presents no certificate: no private key is loaded".into(),
+        ))
+    }
 }
 
 /// A TLS failure, kept distinct so the transport can report [`ErrorKind::Tls`].
@@ -221,6 +250,13 @@ pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
             C::BadSignature => "server certificate has a bad signature".into(),
             other => format!("invalid server certificate: {other:?}"),
         },
+        rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)
+            if !cfg!(feature = "tls12") =>
+        {
+            "server refused TLS 1.3, the only version this build speaks (it was built without \
+             the cargo feature 'tls12'; CMake: add it to IOTHTTP_FEATURES)"
+                .into()
+        }
         rustls::Error::AlertReceived(a) => format!("server sent TLS alert {a:?}"),
         rustls::Error::PeerIncompatible(p) => format!("server is TLS-incompatible: {p:?}"),
         rustls::Error::PeerMisbehaved(p) => format!("server misbehaved in TLS: {p:?}"),

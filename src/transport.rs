@@ -387,10 +387,6 @@ fn map_ureq(e: ureq::Error, target: &str, timeouts: (Duration, Duration)) -> Err
             }
         }
         U::Tls(why) => Error::new(ErrorKind::Tls, format!("{target}: {why}")),
-        U::Rustls(r) => Error::new(
-            ErrorKind::Tls,
-            format!("{target}: {}", crate::tls::describe_rustls(&r)),
-        ),
         U::RequireHttpsOnly(_) | U::TlsRequired => Error::new(
             ErrorKind::Tls,
             format!("{target}: plain http refused (allow_plain_http is off)"),

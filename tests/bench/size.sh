@@ -4,10 +4,11 @@
 #
 #   tests/bench/size.sh [table|features|crates] ...
 #
-#   table     targets (host, armv7, aarch64) x features (all; "ucloud" only) x profile
-#             (release; size build; size build + panic=abort)
-#   features  armv7 size build: "ucloud" plus one feature at a time (what each one costs)
-#   crates    armv7 size build, "ucloud" only: where the bytes of the publish program go, per
+#   table     targets (host, armv7, aarch64) x features (all; "ucloud;tls12": publish to one
+#             cloud; "ucloud": the same over TLS 1.3 only) x profile (release; size build;
+#             size build + panic=abort)
+#   features  armv7 size build: "ucloud;tls12" plus one feature at a time (what each costs)
+#   crates    armv7 size build, "ucloud;tls12": where the bytes of the publish program go, per
 #             crate (symbol sizes of the unstripped, --gc-sections-linked program)
 #
 # Sizes: `publish` is c-examples/publish.c (MinSizeRel, -ffunction-sections -fdata-sections,
@@ -64,34 +65,36 @@ for mode in "${modes[@]}"; do
         echo "| target | features | profile | publish, stripped | libiothttp.so, stripped |"
         echo "|---|---|---|---|---|"
         for target in host armv7 aarch64; do
-            for features in default ucloud; do
-                for profile in release size size+abort; do
-                    size=OFF abort=OFF
-                    [[ $profile == size* ]] && size=ON
-                    [[ $profile == *abort ]] && abort=ON
-                    build "t-$target-${features}-$profile" "$target" "$features" "$size" "$abort"
-                    echo "| $target | $features | $profile | $(mb "$publish_bytes") ($publish_bytes) | $(mb "$so_bytes") ($so_bytes) |"
-                done
+            for row in "default release" "default size" "ucloud;tls12 size" "ucloud;tls12 size+abort" \
+                "ucloud size+abort"; do
+                features="${row% *}" profile="${row##* }"
+                size=OFF abort=OFF
+                [[ $profile == size* ]] && size=ON
+                [[ $profile == *abort ]] && abort=ON
+                build "t-$target-${features/;/+}-$profile" "$target" "$features" "$size" "$abort"
+                echo "| $target | $features | $profile | $(mb "$publish_bytes") ($publish_bytes) | $(mb "$so_bytes") ($so_bytes) |"
             done
         done
         ;;
     features)
-        build f-base armv7 ucloud ON OFF
+        build f-base armv7 "ucloud;tls12" ON OFF
         base_p="$publish_bytes" base_so="$so_bytes"
         echo "| armv7 size build | publish, stripped | libiothttp.so, stripped | .so beyond ucloud alone |"
         echo "|---|---|---|---|"
-        echo "| ucloud | $(mb "$base_p") | $(mb "$base_so") | - |"
+        echo "| ucloud + tls12 | $(mb "$base_p") | $(mb "$base_so") | - |"
+        build f-tls13 armv7 "ucloud" ON OFF
+        echo "| ucloud (no tls12) | $(mb "$publish_bytes") | $(mb "$so_bytes") | $(((so_bytes - base_so) / 1000)) kB |"
         for f in ucloud-files aliyun aliyun-ota agc generic-uploads builtin-roots; do
-            build "f-$f" armv7 "ucloud;$f" ON OFF
-            echo "| ucloud + $f | $(mb "$publish_bytes") | $(mb "$so_bytes") | +$(((so_bytes - base_so) / 1000)) kB |"
+            build "f-$f" armv7 "ucloud;tls12;$f" ON OFF
+            echo "| ucloud + tls12 + $f | $(mb "$publish_bytes") | $(mb "$so_bytes") | +$(((so_bytes - base_so) / 1000)) kB |"
         done
         build f-all armv7 default ON OFF
         echo "| all (default) | $(mb "$publish_bytes") | $(mb "$so_bytes") | +$(((so_bytes - base_so) / 1000)) kB |"
         ;;
     crates)
         for abort in OFF ON; do
-            build "c-$abort" armv7 ucloud ON "$abort"
-            echo "armv7, ucloud only, size build, panic=abort $abort: publish stripped $publish_bytes bytes"
+            build "c-$abort" armv7 "ucloud;tls12" ON "$abort"
+            echo "armv7, ucloud + tls12, size build, panic=abort $abort: publish stripped $publish_bytes bytes"
             python3 "$root/tests/bench/crate_sizes.py" arm-linux-gnueabihf-nm "$publish_unstripped" \
                 arm-linux-gnueabihf-readelf
         done

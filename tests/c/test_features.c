@@ -194,10 +194,39 @@ static void test_roots(void)
     iothttp_config_free(cfg);
 }
 
+static void test_tls12(void)
+{
+    /* A server that speaks TLS 1.2 only. */
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
+    REQUIRE(client != NULL);
+    const char *url = env("IOTHTTP_EMU_TLS12_URL");
+    iothttp_device *dev = NULL;
+    if (url != NULL && (has("ucloud") || has("aliyun"))) {
+        uint32_t cloud = has("ucloud") ? IOTHTTP_CLOUD_UCLOUD : IOTHTTP_CLOUD_ALIYUN;
+        struct tdev t;
+        if (CHECK(tdev_add(&t, cloud, "tls") == 0) &&
+            EXPECT(iothttp_device_new(client, cloud, t.product, t.device, t.secret, &dev),
+                   IOTHTTP_OK)) {
+            char base[512];
+            snprintf(base, sizeof base, "%s/%s", url, cloud == IOTHTTP_CLOUD_UCLOUD ? "ucloud" : "aliyun");
+            EXPECT(iothttp_device_set_endpoint(dev, base), IOTHTTP_OK);
+            if (has("tls12")) {
+                EXPECT(iothttp_device_auth(dev), IOTHTTP_OK);
+            } else {
+                EXPECT(iothttp_device_auth(dev), IOTHTTP_E_TLS);
+                CHECK(strstr(iothttp_last_error(), "'tls12'") != NULL);
+            }
+        }
+    }
+    iothttp_device_free(dev);
+    iothttp_client_free(client);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
 } cases[] = {
+    {"tls12", test_tls12},
     {"clouds", test_clouds},
     {"ucloud_files", test_ucloud_files},
     {"stores", test_stores},

@@ -217,7 +217,7 @@ reduced_build() {
 target_info armv7
 rustc="$("$root/scripts/cross-rustc.sh" "$rust_target")"
 reduced_build armv7-size "$root/cmake/toolchains/$toolchain.cmake" ucloud ON "${RUNNER[@]}"
-reduced_build host-ucloud-aliyun-ota "" "ucloud;aliyun-ota" OFF
+reduced_build host-ucloud-aliyun-ota-tls12 "" "ucloud;aliyun-ota;tls12" OFF
 
 section "A plain toolchain file (three lines), an outside project linking iothttp::static"
 target_info aarch64
