@@ -14,7 +14,7 @@ use crate::log::log;
 use crate::secret::Secret;
 use crate::sign::{hex, percent_encode};
 use crate::source::{reborrow, Progress, Source};
-use crate::transport::{Body, Method, Request, Response};
+use crate::transport::{Body, Budget, Method, Request, Response};
 use crate::upload::{
     is_header_value, is_token, run_upload, send_source, store_reply, xml_error, Attempt, Target,
 };
@@ -178,8 +178,8 @@ impl AgcClient {
         let http = &self.inner.client.http;
         let label = format!("AGC upload of {file_name}");
         let size = src.size();
-        let object = run_upload(http, &label, src, |src, reported| {
-            let info = match self.upload_url(app_id, file_name, size, &sha256) {
+        let object = run_upload(http, &label, src, |src, reported, budget| {
+            let info = match self.upload_url(budget, app_id, file_name, size, &sha256) {
                 Ok(i) => i,
                 Err(e) => return Attempt::Err(e),
             };
@@ -213,7 +213,7 @@ impl AgcClient {
     }
 
     /// A cached or new access token: (token, generation, obtained by this call).
-    fn token(&self, stale: Option<u64>) -> Result<(Secret, u64, bool)> {
+    fn token(&self, budget: &mut Budget, stale: Option<u64>) -> Result<(Secret, u64, bool)> {
         let now = self.inner.client.http.corrected_unix_ms();
         let fresh = |t: &Token| Some(t.generation) != stale && now < t.renew_at_ms;
         if let Some(t) = lock(&self.inner.token).as_ref().filter(|t| fresh(t)) {
@@ -223,7 +223,7 @@ impl AgcClient {
         if let Some(t) = lock(&self.inner.token).as_ref().filter(|t| fresh(t)) {
             return Ok((t.value.clone(), t.generation, false));
         }
-        let (value, lifetime_s) = self.fetch_token()?;
+        let (value, lifetime_s) = self.fetch_token(budget)?;
         let now = self.inner.client.http.corrected_unix_ms();
         let lifetime_ms = lifetime_s.saturating_mul(1000);
         let renew_at_ms = now.saturating_add(lifetime_ms - (lifetime_ms / 10).min(3_600_000));
@@ -237,7 +237,7 @@ impl AgcClient {
         Ok((value, generation, true))
     }
 
-    fn fetch_token(&self) -> Result<(Secret, u64)> {
+    fn fetch_token(&self, budget: &mut Budget) -> Result<(Secret, u64)> {
         const WHAT: &str = "AGC token";
         let http = &self.inner.client.http;
         let url = format!("{}/api/oauth2/v1/token", self.endpoint());
@@ -247,7 +247,7 @@ impl AgcClient {
             "client_secret": self.inner.secret.expose(),
         }))
         .expect("JSON of strings");
-        let resp = http.with_retries(WHAT, || {
+        let resp = http.with_budget(budget, "token", WHAT, || {
             let resp = http.send(Request {
                 method: Method::Post,
                 url: &url,
@@ -257,20 +257,21 @@ impl AgcClient {
                 exact_headers: false,
             })?;
             throttled(WHAT, resp)
-        })?;
-        parse_token_reply(&resp)
+        });
+        parse_token_reply(&budget.settle(resp, "the AGC token request")?)
     }
 
     /// The upload URL, renewing a cached token once if the call is refused with it.
     fn upload_url(
         &self,
+        budget: &mut Budget,
         app_id: &str,
         file_name: &str,
         size: u64,
         sha256: &str,
     ) -> Result<UrlInfo> {
-        let (token, generation, fresh) = self.token(None)?;
-        match self.upload_url_once(&token, app_id, file_name, size, sha256) {
+        let (token, generation, fresh) = self.token(budget, None)?;
+        match self.upload_url_once(budget, &token, app_id, file_name, size, sha256) {
             Err(e) if !fresh && matches!(e.kind(), ErrorKind::Cloud | ErrorKind::Auth) => {
                 log!(
                     self.inner.client.http.logger,
@@ -278,8 +279,8 @@ impl AgcClient {
                     "AGC upload URL refused with a cached token ({}); renewing the token",
                     e.message()
                 );
-                let (token, _, _) = self.token(Some(generation))?;
-                self.upload_url_once(&token, app_id, file_name, size, sha256)
+                let (token, _, _) = self.token(budget, Some(generation))?;
+                self.upload_url_once(budget, &token, app_id, file_name, size, sha256)
             }
             other => other,
         }
@@ -287,6 +288,7 @@ impl AgcClient {
 
     fn upload_url_once(
         &self,
+        budget: &mut Budget,
         token: &Secret,
         app_id: &str,
         file_name: &str,
@@ -306,7 +308,7 @@ impl AgcClient {
             ("client_id", self.inner.client_id.as_str()),
             ("Authorization", bearer.as_str()),
         ];
-        let resp = http.with_retries(WHAT, || {
+        let resp = http.with_budget(budget, "upload URL", WHAT, || {
             let resp = http.send(Request {
                 method: Method::Get,
                 url: &url,
@@ -316,8 +318,8 @@ impl AgcClient {
                 exact_headers: false,
             })?;
             throttled(WHAT, resp)
-        })?;
-        parse_upload_url_reply(&resp, size)
+        });
+        parse_upload_url_reply(&budget.settle(resp, "the AGC upload URL request")?, size)
     }
 }
 

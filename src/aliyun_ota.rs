@@ -14,7 +14,7 @@ use crate::log::log;
 use crate::secret::Secret;
 use crate::sign::{base64, hmac, iso8601_utc, percent_encode, HmacAlg};
 use crate::source::{reborrow, Progress, Source};
-use crate::transport::{is_retryable, Body, Method, Request, Response, RetryError};
+use crate::transport::{is_retryable, Body, Budget, Method, Request, Response, RetryError};
 use crate::upload::{run_upload, send_source, store_reply, xml_error, Attempt, Multipart, Target};
 
 /// Largest firmware file the OTA service accepts (1000 MB).
@@ -206,8 +206,8 @@ impl AliyunAccount {
         }
         let http = &self.inner.client.http;
         let label = format!("Aliyun OTA upload ({} bytes)", src.size());
-        let url = run_upload(http, &label, src, |src, reported| {
-            let params = match self.generate_upload_url(suffix) {
+        let url = run_upload(http, &label, src, |src, reported, budget| {
+            let params = match self.generate_upload_url(budget, suffix) {
                 Ok(p) => p,
                 Err(e) => return Attempt::Err(e),
             };
@@ -261,14 +261,21 @@ impl AliyunAccount {
 
     /// GenerateOTAUploadURL, with transport retries and one more try after a refused
     /// timestamp (clock corrected from the server's Date) or nonce.
-    fn generate_upload_url(&self, suffix: &str) -> Result<UploadParams> {
+    /// Every attempt counts in the call's `budget`.
+    fn generate_upload_url(&self, budget: &mut Budget, suffix: &str) -> Result<UploadParams> {
+        const WHAT: &str = "Aliyun GenerateOTAUploadURL";
         let http = &self.inner.client.http;
-        let mut again_used = false;
+        let mut refused: Option<Error> = None;
         loop {
-            match http.with_retries("Aliyun GenerateOTAUploadURL", || self.rpc_once(suffix)) {
+            match http.with_budget(budget, "GenerateOTAUploadURL", WHAT, || {
+                self.rpc_once(suffix)
+            }) {
                 Ok(p) => return Ok(p),
-                Err(RpcFailure::Again(e)) if !again_used => {
-                    again_used = true;
+                Err(None) => {
+                    return Err(refused.unwrap_or_else(|| budget.spent("GenerateOTAUploadURL")))
+                }
+                Err(Some(RpcFailure::Again(e))) if refused.is_none() => {
+                    refused = Some(e.clone());
                     log!(
                         http.logger,
                         Warn,
@@ -276,7 +283,7 @@ impl AliyunAccount {
                         e.message()
                     );
                 }
-                Err(RpcFailure::Again(e) | RpcFailure::Other(e)) => return Err(e),
+                Err(Some(RpcFailure::Again(e) | RpcFailure::Other(e))) => return Err(e),
             }
         }
     }

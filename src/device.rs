@@ -37,11 +37,37 @@ struct TokenState {
     expires_at_ms: Option<u64>,
     renew_at_ms: Option<u64>,
     generation: u64,
+    /// Renewals of this (still valid) token that failed in a row, and when the next may be
+    /// tried: at most one attempt per interval, however many publishes meet the token.
+    renew_failures: u32,
+    next_renewal_ms: u64,
 }
 
 impl TokenState {
+    fn new(
+        token: Secret,
+        expires_at_ms: Option<u64>,
+        renew_at_ms: Option<u64>,
+        generation: u64,
+    ) -> Self {
+        TokenState {
+            token,
+            expires_at_ms,
+            renew_at_ms,
+            generation,
+            renew_failures: 0,
+            next_renewal_ms: 0,
+        }
+    }
+
     fn needs_renewal(&self, now: u64) -> bool {
         self.renew_at_ms.is_some_and(|r| now >= r)
+    }
+
+    /// Due for renewal, but a renewal failed a moment ago and the token is still valid: use
+    /// it without trying again yet.
+    fn renewal_deferred(&self, now: u64) -> bool {
+        !self.expired(now) && now < self.next_renewal_ms
     }
 
     fn expired(&self, now: u64) -> bool {
@@ -126,7 +152,9 @@ fn check_name(what: &str, value: &str) -> Result<()> {
 }
 
 /// Topics: non-empty, at most [`MAX_TOPIC`] bytes, no `?` (the clouds take no query string),
-/// no MQTT wildcards `#` `+`, no whitespace or control characters.
+/// no MQTT wildcards `#` `+`, no whitespace or control characters, and no `.` or `..` segment
+/// (also percent-encoded, `%2e`): a topic becomes the path below `/topic/`, and a dot segment
+/// would make it name another path of the server.
 pub fn validate_topic(topic: &str) -> Result<()> {
     if topic.is_empty() || topic == "/" {
         return Err(Error::invalid("topic is empty"));
@@ -147,7 +175,29 @@ pub fn validate_topic(topic: &str) -> Result<()> {
         };
         return Err(Error::invalid(format!("topic contains {why} at byte {i}")));
     }
+    if let Some(seg) = topic.split('/').find(|s| is_dot_segment(s)) {
+        return Err(Error::invalid(format!(
+            "topic contains the path segment '{seg}' (a '.' or '..' would leave /topic/)"
+        )));
+    }
     Ok(())
+}
+
+/// `.` or `..`, with any of the dots written as `%2e` / `%2E` (RFC 3986, 6.2.2.2).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3 && rest[0] == b'%' && rest[1] == b'2' && rest[2] | 0x20 == b'e' {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    dots == 1 || dots == 2
 }
 
 /// Check and normalise a base URL: http(s), a host, no query or fragment, no trailing '/'.
@@ -388,15 +438,17 @@ impl Device {
             ));
         }
         let lifetime = self.inner.dialect.token_lifetime();
+        let now = self.inner.client.http.corrected_unix_ms();
         let _guard = lock(&self.inner.auth_lock);
         let mut st = lock(&self.inner.token);
         let generation = st.as_ref().map_or(0, |t| t.generation) + 1;
-        *st = Some(TokenState {
-            token: Secret::new(token),
+        let renew_at = expires_at_ms.map(|e| renew_at_ms(now, e, lifetime));
+        *st = Some(TokenState::new(
+            Secret::new(token),
             expires_at_ms,
-            renew_at_ms: expires_at_ms.map(|e| e.saturating_sub(renew_margin_ms(lifetime))),
+            renew_at,
             generation,
-        });
+        ));
         Ok(())
     }
 
@@ -406,7 +458,8 @@ impl Device {
     }
 
     /// Publish `payload` (at most 128 KiB) to `topic`. Authenticates lazily, renews the token
-    /// before it expires, and on a refused token authenticates once more and resends.
+    /// before it expires, and on a refused token (however new) authenticates once more and
+    /// resends; [`ErrorKind::Token`] means the token from that re-auth was refused too.
     pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<Published> {
         validate_topic(topic)?;
         if payload.len() > MAX_PAYLOAD {
@@ -425,15 +478,15 @@ impl Device {
             percent_encode_path(topic)
         );
         self.inner.client.http.check_url(&url, "publish")?;
-        let (token, generation, fresh) = self.usable_token()?;
+        let (token, generation, _) = self.usable_token()?;
         let first = self.publish_once(&url, &token, payload);
         let refused = match first {
             Err(Failure::TokenRejected(e)) => e,
             other => return other.map_err(Failure::into_error),
         };
-        if fresh {
-            return Err(refused_again(refused));
-        }
+        // Authenticate once more and resend, whatever the refused token's age: also one that
+        // this call's lazy auth obtained a moment ago (a cloud may refuse a token it has not
+        // yet propagated). Only the token of this one re-auth being refused is final.
         log!(
             self.inner.client.http.logger,
             Info,
@@ -521,8 +574,8 @@ impl Device {
             .iter()
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
-        run_upload(http, &label, src, |src, reported| {
-            let grant = http.with_retries(&label, || {
+        run_upload(http, &label, src, |src, reported, budget| {
+            let grant = http.with_budget(budget, "grant", &label, || {
                 let resp = http.send(Request {
                     method: Method::Post,
                     url: &grant_url,
@@ -535,7 +588,8 @@ impl Device {
             });
             let grant = match grant {
                 Ok(g) => g,
-                Err(f) => return Attempt::Err(f.into_error()),
+                Err(Some(f)) => return Attempt::Err(f.into_error()),
+                Err(None) => return Attempt::Err(budget.spent("the upload URL request")),
             };
             if let Err(e) = http.check_url(&grant.url, "file upload URL from the cloud") {
                 return Attempt::Err(e);
@@ -593,14 +647,39 @@ impl Device {
 
     /// A token to publish with: the cached one, or a new one when there is none or it is
     /// due for renewal. Returns (token, generation, obtained by this call).
+    ///
+    /// While the current token is still valid, renewal never holds a publish up for long: a
+    /// thread that finds another one renewing uses the current token, and after a failed
+    /// renewal the next attempt waits an interval (1 s, doubling up to 60 s).
     fn usable_token(&self) -> Result<(Secret, u64, bool)> {
         let now = self.inner.client.http.corrected_unix_ms();
+        let mut valid = false;
         if let Some(t) = lock(&self.inner.token).as_ref() {
-            if !t.needs_renewal(now) {
+            if !t.needs_renewal(now) || t.renewal_deferred(now) {
                 return Ok((t.token.clone(), t.generation, false));
             }
+            valid = !t.expired(now);
         }
-        match self.refresh_token(None) {
+        let renewed = if valid {
+            match self.inner.auth_lock.try_lock() {
+                Ok(guard) => self.refresh_token_locked(guard, None),
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    self.refresh_token_locked(p.into_inner(), None)
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    // Another thread is renewing: the current token is good meanwhile.
+                    if let Some(t) = lock(&self.inner.token).as_ref() {
+                        if !t.expired(now) {
+                            return Ok((t.token.clone(), t.generation, false));
+                        }
+                    }
+                    self.refresh_token(None)
+                }
+            }
+        } else {
+            self.refresh_token(None)
+        };
+        match renewed {
             Ok(v) => Ok(v),
             Err(e) => {
                 // A renewal that fails on the network is no reason to drop a valid token.
@@ -615,14 +694,18 @@ impl Device {
                         | ErrorKind::BadResponse
                 );
                 if transient {
-                    if let Some(t) = lock(&self.inner.token).as_ref() {
+                    if let Some(t) = lock(&self.inner.token).as_mut() {
                         if !t.expired(now) {
+                            t.renew_failures = t.renew_failures.saturating_add(1);
+                            let wait = renewal_retry_ms(t.renew_failures);
+                            t.next_renewal_ms = now.saturating_add(wait);
                             log!(
                                 self.inner.client.http.logger,
                                 Warn,
-                                "{}: token renewal failed ({}); using the current token until it expires",
+                                "{}: token renewal failed ({}); using the current token, next renewal in {} ms",
                                 self.label(),
-                                e.message()
+                                e.message(),
+                                wait
                             );
                             return Ok((t.token.clone(), t.generation, false));
                         }
@@ -636,7 +719,15 @@ impl Device {
     /// Authenticate unless another thread already did: under the auth lock, a token that is
     /// neither due for renewal nor the one that was just refused (`stale`) is reused.
     fn refresh_token(&self, stale: Option<u64>) -> Result<(Secret, u64, bool)> {
-        let _guard = lock(&self.inner.auth_lock);
+        self.refresh_token_locked(lock(&self.inner.auth_lock), stale)
+    }
+
+    /// [`Device::refresh_token`] with the auth lock held by `_guard`.
+    fn refresh_token_locked(
+        &self,
+        _guard: MutexGuard<'_, ()>,
+        stale: Option<u64>,
+    ) -> Result<(Secret, u64, bool)> {
         let now = self.inner.client.http.corrected_unix_ms();
         if let Some(t) = lock(&self.inner.token).as_ref() {
             if Some(t.generation) != stale && !t.needs_renewal(now) {
@@ -658,15 +749,15 @@ impl Device {
             Some(e) if e > now => e.min(by_lifetime),
             _ => by_lifetime,
         };
-        let renew = expires.saturating_sub(renew_margin_ms(lifetime));
+        let renew = renew_at_ms(now, expires, lifetime);
         let mut st = lock(&self.inner.token);
         let generation = st.as_ref().map_or(0, |t| t.generation) + 1;
-        *st = Some(TokenState {
-            token: issued.token.clone(),
-            expires_at_ms: Some(expires),
-            renew_at_ms: Some(renew),
+        *st = Some(TokenState::new(
+            issued.token.clone(),
+            Some(expires),
+            Some(renew),
             generation,
-        });
+        ));
         log!(
             http.logger,
             Info,
@@ -804,8 +895,21 @@ pub(crate) fn check_file_name(name: &str) -> Result<()> {
 }
 
 /// Renew this long before expiry: a tenth of the lifetime.
-fn renew_margin_ms(lifetime: Duration) -> u64 {
-    lifetime.as_millis() as u64 / 10
+/// When to renew a token valid until `expires` (Unix ms, the token's own expiry where it
+/// states one): a tenth of its real validity before it ends (at least a minute, or half of a
+/// shorter validity), and never earlier than a tenth of the documented `lifetime`. A token that
+/// lives an hour is renewed after 54 minutes, not before every publish.
+fn renew_at_ms(now: u64, expires: u64, lifetime: Duration) -> u64 {
+    let validity = expires.saturating_sub(now);
+    let margin = (validity / 10)
+        .max(validity.min(120_000) / 2)
+        .min(lifetime.as_millis() as u64 / 10);
+    expires.saturating_sub(margin)
+}
+
+/// The wait before the next renewal attempt after `failures` failed ones in a row.
+fn renewal_retry_ms(failures: u32) -> u64 {
+    (1000u64 << failures.saturating_sub(1).min(6)).min(60_000)
 }
 
 fn refused_again(e: Error) -> Error {
@@ -821,7 +925,18 @@ mod tests {
 
     #[test]
     fn topics() {
-        for ok in ["/pk/dev/pub", "pk/dev/pub", "/a/b/c/数据", "/a//b"] {
+        for ok in [
+            "/pk/dev/pub",
+            "pk/dev/pub",
+            "/a/b/c/数据",
+            "/a//b",
+            "/a/.../b",
+            "/a/.b/c",
+            "/a/b..",
+            "/a/%2e%2e%2e",
+            "/a/%2f",
+            "/a/%2",
+        ] {
             validate_topic(ok).unwrap();
         }
         for bad in [
@@ -835,6 +950,17 @@ mod tests {
             "/a\nb",
             "/a\u{7f}",
             "/a\u{3000}b",
+            "/../x",
+            "/a/../../etc",
+            "/a/.",
+            "./a",
+            "/a/./b",
+            "/a/%2e%2e/b",
+            "/a/%2E%2E",
+            "/a/.%2e/b",
+            "/a/%2e./b",
+            "/a/%2e/b",
+            "..",
         ] {
             assert_eq!(
                 validate_topic(bad).unwrap_err().kind(),
@@ -843,6 +969,34 @@ mod tests {
             );
         }
         assert!(validate_topic(&format!("/{}", "a".repeat(MAX_TOPIC))).is_err());
+    }
+
+    #[test]
+    fn renewal_follows_the_real_expiry() {
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let now = 1_000_000_000;
+        let hour = 3_600_000;
+        // A token that lives an hour although the documents say a week: renewed at 54 min.
+        assert_eq!(renew_at_ms(now, now + hour, week), now + hour - hour / 10);
+        // The documented week: a tenth before its end.
+        let w = week.as_millis() as u64;
+        assert_eq!(renew_at_ms(now, now + w, week), now + w - w / 10);
+        // Short validities: a minute before the end, or half-way through.
+        assert_eq!(renew_at_ms(now, now + 300_000, week), now + 240_000);
+        assert_eq!(renew_at_ms(now, now + 6_000, week), now + 3_000);
+        assert_eq!(renew_at_ms(now, now, week), now);
+        // Never renewed sooner than a tenth of the documented lifetime before the end.
+        let short = Duration::from_secs(100);
+        assert_eq!(renew_at_ms(now, now + hour, short), now + hour - 10_000);
+    }
+
+    #[test]
+    fn renewal_retries_back_off() {
+        let waits: Vec<u64> = (1..=9).map(renewal_retry_ms).collect();
+        assert_eq!(
+            waits,
+            [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
+        );
     }
 
     #[test]

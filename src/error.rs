@@ -60,6 +60,9 @@ pub struct Error {
     message: String,
     cloud_code: i64,
     http_status: u16,
+    /// The request that failed has used all its attempts of this call: nothing around it
+    /// may send it again (one retry budget per call).
+    spent: bool,
 }
 
 impl Error {
@@ -70,6 +73,7 @@ impl Error {
             message: message.into(),
             cloud_code: 0,
             http_status: 0,
+            spent: false,
         }
     }
 
@@ -125,6 +129,29 @@ impl Error {
     /// The HTTP status of the reply that caused the error, 0 if none.
     pub fn http_status(&self) -> u16 {
         self.http_status
+    }
+
+    /// "(gave up after N attempts)": the request's retry budget for this call is spent.
+    pub(crate) fn gave_up(self, attempts: u32) -> Error {
+        let mut e = Error::new(
+            self.kind,
+            format!("{} (gave up after {attempts} attempts)", self.message),
+        )
+        .with_cloud_code(self.cloud_code)
+        .with_http_status(self.http_status);
+        e.spent = true;
+        e
+    }
+
+    /// The same error, marked as final for the call (no retry around it).
+    pub(crate) fn gave_up_marked(mut self) -> Error {
+        self.spent = true;
+        self
+    }
+
+    /// Whether the request that failed may not be sent again within this call.
+    pub(crate) fn budget_spent(&self) -> bool {
+        self.spent
     }
 }
 

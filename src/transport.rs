@@ -696,11 +696,34 @@ impl Http {
     pub(crate) fn with_retries<T, E: RetryError>(
         &self,
         what: impl fmt::Display,
-        mut op: impl FnMut() -> Result<T, E>,
+        op: impl FnMut() -> Result<T, E>,
     ) -> Result<T, E> {
+        let mut budget = Budget::default();
+        self.with_budget(&mut budget, "request", what, op)
+            .map_err(|spent| {
+                spent.unwrap_or_else(|| unreachable!("a fresh budget has attempts left"))
+            })
+    }
+
+    /// Like [`Http::with_retries`], counting the attempts of request `key` in `budget`, which
+    /// the steps of one call share: however the steps nest and repeat, no request is sent
+    /// more than `max_attempts` times per call. `Err(None)` when the budget of `key` was
+    /// already spent before this step (the caller reports what made it repeat the step).
+    pub(crate) fn with_budget<T, E: RetryError>(
+        &self,
+        budget: &mut Budget,
+        key: &'static str,
+        what: impl fmt::Display,
+        mut op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, Option<E>> {
         let max = self.retry.max_attempts.max(1);
-        let mut attempt = 1;
         loop {
+            let used = budget.used(key);
+            if *used >= max {
+                return Err(None);
+            }
+            *used += 1;
+            let attempt = *used;
             match op() {
                 Ok(v) => return Ok(v),
                 Err(e) => {
@@ -715,11 +738,10 @@ impl Http {
                             delay.as_millis()
                         );
                         std::thread::sleep(delay);
-                        attempt += 1;
                     } else if retryable && max > 1 {
-                        return Err(e.gave_up(max));
+                        return Err(Some(e.gave_up(attempt)));
                     } else {
-                        return Err(e);
+                        return Err(Some(e));
                     }
                 }
             }
@@ -777,10 +799,57 @@ impl RetryError for Error {
     }
 
     fn gave_up(self, attempts: u32) -> Self {
-        let msg = format!("{} (gave up after {attempts} attempts)", self.message());
-        Error::new(self.kind(), msg)
-            .with_cloud_code(self.cloud_code())
-            .with_http_status(self.http_status())
+        Error::gave_up(self, attempts)
+    }
+}
+
+/// Attempts used per request within one call (see [`Http::with_budget`]).
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    used: Vec<(&'static str, u32)>,
+    /// The failure that made the call repeat its steps (reported when a step cannot be).
+    last: Option<Error>,
+}
+
+impl Budget {
+    /// Note the failure that makes the call go round again.
+    pub(crate) fn note(&mut self, e: &Error) {
+        self.last = Some(e.clone());
+    }
+
+    /// The outcome of a step run with [`Http::with_budget`], as a plain result.
+    pub(crate) fn settle<T>(&self, r: Result<T, Option<Error>>, step: &str) -> Result<T> {
+        r.map_err(|e| e.unwrap_or_else(|| self.spent(step)))
+    }
+
+    /// The error of a call that must repeat `step` whose attempts are spent: the failure
+    /// that made it repeat, saying so.
+    pub(crate) fn spent(&self, step: &str) -> Error {
+        match &self.last {
+            Some(e) => Error::new(
+                e.kind(),
+                format!(
+                    "{}; {step} not sent again: its attempts for this call are spent",
+                    e.message()
+                ),
+            )
+            .with_cloud_code(e.cloud_code())
+            .with_http_status(e.http_status())
+            .gave_up_marked(),
+            None => Error::new(ErrorKind::Internal, format!("{step}: retry budget spent")),
+        }
+    }
+
+    /// The attempts request `key` has used so far.
+    pub(crate) fn used(&mut self, key: &'static str) -> &mut u32 {
+        let i = match self.used.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.used.push((key, 0));
+                self.used.len() - 1
+            }
+        };
+        &mut self.used[i].1
     }
 }
 

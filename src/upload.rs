@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
 use crate::source::{reborrow, BodyReader, Progress, Reported, Source};
-use crate::transport::{loggable_url, Body, Http, Method, Request, Response};
+use crate::transport::{loggable_url, Body, Budget, Http, Method, Request, Response};
 
 /// Replies to uploads are small (empty, `{}`, an XML error); larger is refused.
 pub(crate) const MAX_UPLOAD_REPLY: usize = 64 * 1024;
@@ -77,14 +77,19 @@ pub(crate) fn run_upload<T>(
     http: &Http,
     label: &str,
     src: &mut Source,
-    mut one: impl FnMut(&mut Source, &mut Reported) -> Attempt<T>,
+    mut one: impl FnMut(&mut Source, &mut Reported, &mut Budget) -> Attempt<T>,
 ) -> Result<T> {
     let max = http.max_attempts();
     let mut reported = Reported::default();
+    let mut budget = Budget::default();
     let mut attempt = 1;
     let mut refreshed = false;
     loop {
-        match one(src, &mut reported) {
+        let outcome = one(src, &mut reported, &mut budget);
+        if let Attempt::Expired(e) | Attempt::Err(e) = &outcome {
+            budget.note(e);
+        }
+        match outcome {
             Attempt::Ok(v) => return Ok(v),
             Attempt::Expired(e) if !refreshed => {
                 refreshed = true;
@@ -99,6 +104,8 @@ pub(crate) fn run_upload<T>(
                 );
             }
             Attempt::Expired(e) => return Err(e),
+            // A step that already used its own retries (a URL or token request) is final.
+            Attempt::Err(e) if e.budget_spent() => return Err(e),
             Attempt::Err(e) if is_upload_retryable(e.kind()) && attempt < max => {
                 if !src.can_restart() {
                     return Err(not_rewindable(src, &e));
@@ -115,10 +122,7 @@ pub(crate) fn run_upload<T>(
                 attempt += 1;
             }
             Attempt::Err(e) if is_upload_retryable(e.kind()) && max > 1 => {
-                let msg = format!("{} (gave up after {max} attempts)", e.message());
-                return Err(Error::new(e.kind(), msg)
-                    .with_cloud_code(e.cloud_code())
-                    .with_http_status(e.http_status()));
+                return Err(e.gave_up(max));
             }
             Attempt::Err(e) => return Err(e),
         }
@@ -352,7 +356,7 @@ impl Client {
             .collect();
         self.http.check_url(url, "put")?;
         let what = format!("PUT {}", loggable_url(url));
-        run_upload(&self.http, &what, src, |src, reported| {
+        run_upload(&self.http, &what, src, |src, reported, _| {
             let target = Target {
                 method: Method::Put,
                 url,
@@ -389,7 +393,7 @@ impl Client {
         )?;
         let headers = [("Content-Type", form.content_type.as_str())];
         let what = format!("POST {}", loggable_url(url));
-        run_upload(&self.http, &what, src, |src, reported| {
+        run_upload(&self.http, &what, src, |src, reported, _| {
             let target = Target {
                 method: Method::Post,
                 url,

@@ -249,12 +249,21 @@ fn token_refused_right_after_auth_is_a_token_error() {
         assert_eq!(e.kind(), ErrorKind::Token, "{e}");
         assert!(e.message().contains("right after a fresh auth"), "{e}");
         assert_eq!(env.count(&dev, "auths"), 2);
-        // No token yet: the lazy auth's token refused once is already final.
+        // No token yet: the lazy auth's brand-new token refused once is renewed and the
+        // message sent (API.md: whatever the age of the refused token)...
         let dev = env.device(cloud);
         env.control(&format!("fail publish {} {code} 1", dev.key()));
+        dev.device.publish(&dev.topic(), b"x").unwrap();
+        assert_eq!(env.count(&dev, "auths"), 2);
+        assert_eq!(env.count(&dev, "publishes"), 1);
+        // ...and only the re-auth's token refused as well is final.
+        let dev = env.device(cloud);
+        env.control(&format!("fail publish {} {code} 2", dev.key()));
         let e = dev.device.publish(&dev.topic(), b"x").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Token);
-        assert_eq!(env.count(&dev, "auths"), 1);
+        assert!(e.message().contains("right after a fresh auth"), "{e}");
+        assert_eq!(env.count(&dev, "auths"), 2);
+        assert_eq!(env.count(&dev, "publish_requests"), 2);
     }
 }
 
@@ -596,4 +605,74 @@ fn bad_device_arguments() {
         let e = env.client.device(Cloud::UCloud, p, d, s).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArg);
     }
+}
+
+/// The renewal point comes from the token's own expiry: a UCloud token whose JWT says it
+/// lives an hour (the documents say a week) is not renewed before every publish.
+#[test]
+fn a_short_lived_token_is_not_renewed_before_every_publish() {
+    let env = env();
+    env.control("token-ttl ucloud 3600");
+    let dev = env.device(Cloud::UCloud);
+    for i in 0..5 {
+        dev.device
+            .publish(&dev.topic(), format!("{i}").as_bytes())
+            .unwrap();
+    }
+    let (_, expires) = dev.device.token().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let left = expires.unwrap().saturating_sub(now);
+    assert!(
+        (3_500_000..=3_600_000).contains(&left),
+        "expires in {left} ms"
+    );
+    assert_eq!(env.count(&dev, "auths"), 1);
+    assert_eq!(env.count(&dev, "publishes"), 5);
+}
+
+/// While the token is still valid and its renewal fails, publishes go on with it, and the
+/// renewal is tried at most once per interval, not by every publish on every thread.
+#[test]
+fn failing_renewal_of_a_valid_token_cannot_storm() {
+    let env = env();
+    // Valid 8 s, due for renewal after 4 s.
+    env.control("token-ttl ucloud 8");
+    let dev = std::sync::Arc::new(env.device(Cloud::UCloud));
+    dev.device.publish(&dev.topic(), b"first").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(4200));
+    env.control(&format!("fail auth {} http503 100000", dev.key()));
+    let before = env.count(&dev, "auth_requests");
+    let started = std::time::Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let dev = std::sync::Arc::clone(&dev);
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    dev.device
+                        .publish(&dev.topic(), format!("{t}-{i}").as_bytes())
+                        .unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_millis(3500),
+        "{elapsed:?}"
+    );
+    assert_eq!(env.count(&dev, "publishes"), 41);
+    // Renewal attempts at 0 s and after 1 s (and 3 s on a slow machine), each of at most
+    // max_attempts (3) requests: before, every one of the 40 publishes tried.
+    let auth_requests = env.count(&dev, "auth_requests") - before;
+    assert!(
+        (3..=9).contains(&auth_requests),
+        "{auth_requests} auth requests"
+    );
 }

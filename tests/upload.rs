@@ -595,3 +595,89 @@ fn progress_closures_can_share_state() {
         .unwrap();
     assert!(counter.load(Ordering::Relaxed) >= 2);
 }
+
+/// One retry budget per call (issue: field reliability): a step that retries on its own (the
+/// UCloud URL grant, GenerateOTAUploadURL, the AGC token and upload-URL requests) is sent at
+/// most `max_attempts` times per call, however often the upload around it starts over, and the
+/// message counts the attempts once.
+#[test]
+fn each_request_is_attempted_at_most_max_attempts_times_per_call() {
+    for max in [3u32, 10] {
+        let env = common::env_with(Default::default(), |cfg| {
+            cfg.set_retries(iothttp::RetryPolicy {
+                max_attempts: max,
+                base_delay: std::time::Duration::from_millis(1),
+                max_delay: std::time::Duration::from_millis(2),
+            })
+            .unwrap();
+        });
+        let gave_up = format!("gave up after {max} attempts");
+        let check = |e: iothttp::Error, op: &str, kind: ErrorKind| {
+            assert_eq!(e.kind(), kind, "{op}: {e}");
+            assert_eq!(e.message().matches("gave up after").count(), 1, "{op}: {e}");
+            assert!(e.message().contains(&gave_up), "{op}: {e}");
+            assert_eq!(
+                op_stat(&env, op, "attempts"),
+                u64::from(max),
+                "{op} with {max}: {e}"
+            );
+        };
+
+        // UCloud: a persistent RetCode 130 on the URL grant.
+        let dev = env.device(Cloud::UCloud);
+        dev.device
+            .set_file_endpoint(&env.emu.ufile_base_url())
+            .unwrap();
+        env.control(&format!("fail file-url {} 130 1000", dev.key()));
+        let mut src = Source::from_bytes(data(1000, 40));
+        let e = dev
+            .device
+            .upload_file("f.bin", "application/octet-stream", &mut src, None)
+            .unwrap_err();
+        check(e, "file-url", ErrorKind::Unavailable);
+        assert_eq!(op_stat(&env, "file-put", "attempts"), 0);
+
+        // Aliyun: GenerateOTAUploadURL throttled for good.
+        let acct = account(&env, "otaBudget", "otaBudgetSecret");
+        env.control("fail ota-url account otaBudget Throttling.User 1000");
+        let e = acct.ota_upload(None, &mut src, None).unwrap_err();
+        check(e, "ota-url", ErrorKind::RateLimited);
+
+        // AppGallery: the token request, then the upload-URL request, unavailable for good.
+        let a = agc(&env, "agcBudget", "agcBudgetSecret");
+        env.control("fail agc-token agc agcBudget http503 1000");
+        let e = a.upload("1", "a.app", &mut src, None).unwrap_err();
+        check(e, "agc-token", ErrorKind::Unavailable);
+        env.control("reset-faults");
+        env.control("fail agc-url agc agcBudget http503 1000");
+        let e = a.upload("1", "a.app", &mut src, None).unwrap_err();
+        check(e, "agc-url", ErrorKind::Unavailable);
+    }
+}
+
+/// The budget is per request and per call, also when the upload itself starts over: a PUT
+/// cut twice gets three grants in all (one per PUT), not three per PUT.
+#[test]
+fn a_restarted_upload_shares_the_grant_budget() {
+    let env = env();
+    let dev = env.device(Cloud::UCloud);
+    dev.device
+        .set_file_endpoint(&env.emu.ufile_base_url())
+        .unwrap();
+    // The first grant is refused twice (two of its three attempts), then the PUT is cut:
+    // the second round may send one more grant, and no more.
+    env.control(&format!("fail file-url {} 130 2", dev.key()));
+    env.control(&format!("cut file-put {} 100 1000", dev.key()));
+    let mut src = Source::from_bytes(data(300_000, 41));
+    let e = dev
+        .device
+        .upload_file("g.bin", "application/octet-stream", &mut src, None)
+        .unwrap_err();
+    assert_eq!(op_stat(&env, "file-url", "attempts"), 3, "{e}");
+    assert_eq!(op_stat(&env, "file-put", "attempts"), 1, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(
+        e.message().contains("attempts for this call are spent"),
+        "{e}"
+    );
+}

@@ -590,6 +590,9 @@ static void test_publish_args(void)
     static const char *const bad_topics[] = {
         "", "/", "/p/d/a?b=1", "/p/d/#", "/p/d/+/x", "/p/d/a b", "/p/d/a\tb", "/p/d/a\nb",
         "/p/d/\x7f",
+        /* dot segments would leave /topic/ on the server: also percent-encoded */
+        "/../../auth", "/p/d/..", "/p/./d", "./p/d", "/p/d/%2e%2e/x", "/p/%2E%2E", "/p/.%2e/x",
+        "/p/%2e/x",
     };
     for (size_t i = 0; i < sizeof bad_topics / sizeof bad_topics[0]; i++) {
         if (!EXPECT(iothttp_device_publish(dev, bad_topics[i], PAYLOAD, 3, id, sizeof id),
@@ -976,6 +979,42 @@ static void test_ucloud_publish_errors(void)
         {"publish", "100074", 2, false, IOTHTTP_E_TOKEN, 100074, 200, 1, 2},
     };
     run_faults(IOTHTTP_CLOUD_UCLOUD, "uperr", faults, NFAULTS(faults));
+}
+
+/* A fresh device's lazy auth, and the cloud refuses that brand-new token: one more auth and
+ * the message is sent; IOTHTTP_E_TOKEN only when the re-auth's token is refused too. */
+static void test_lazy_auth_refused(void)
+{
+    static const struct {
+        uint32_t cloud;
+        const char *code;
+    } cases[] = {{IOTHTTP_CLOUD_UCLOUD, "100073"}, {IOTHTTP_CLOUD_UCLOUD, "100074"},
+                 {IOTHTTP_CLOUD_ALIYUN, "20001"},  {IOTHTTP_CLOUD_ALIYUN, "20003"}};
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
+    REQUIRE(client != NULL);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int refusals = 1; refusals <= 2; refusals++) {
+            struct tdev t;
+            struct emu_counters c;
+            char id[IOTHTTP_MESSAGE_ID_LEN];
+            if (!CHECK(tdev_add(&t, cases[i].cloud, "lazy") == 0))
+                continue;
+            iothttp_device *dev = emu_device(client, &t);
+            if (!CHECK(dev != NULL))
+                continue;
+            CHECK(emu_commandf("fail publish %s %s %s %s %d", t.cloud_name, t.product, t.device,
+                               cases[i].code, refusals) == 0);
+            EXPECT(publish(dev, &t, id, sizeof id), refusals == 1 ? IOTHTTP_OK : IOTHTTP_E_TOKEN);
+            if (refusals == 2)
+                CHECK(strstr(iothttp_last_error(), cases[i].code) != NULL);
+            if (CHECK(tdev_counters(&t, &c) == 0)) {
+                CHECK(c.auth_requests == 2);
+                CHECK(c.publish_requests == 2);
+            }
+            iothttp_device_free(dev);
+        }
+    }
+    iothttp_client_free(client);
 }
 
 static void test_ucloud_auth_errors(void)
@@ -1746,6 +1785,48 @@ static void test_source_args(void)
     iothttp_source_free(NULL);
 }
 
+/* One retry budget per call: the UCloud URL grant, refused with RetCode 130 for good, is sent
+ * max_attempts times in all (not max_attempts per upload attempt), and the message counts
+ * the attempts once. Counted from the client's own TRACE request lines. */
+static void test_retry_budget_uploads(void)
+{
+    const char *ufile = env("IOTHTTP_EMU_UFILE_URL");
+    REQUIRE(ufile != NULL);
+    for (uint32_t max = 3; max <= 6; max += 3) {
+        struct capture cap;
+        struct tdev t;
+        capture_init(&cap);
+        iothttp_client *client = emu_client(10000u, 20000u, max, 1u, 2u, &cap, IOTHTTP_LOG_TRACE);
+        iothttp_device *dev = NULL;
+        iothttp_source *src = NULL;
+        static const uint8_t data[100] = {1};
+        if (CHECK(client != NULL) && CHECK(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "budget") == 0) &&
+            CHECK((dev = emu_device(client, &t)) != NULL) &&
+            EXPECT(iothttp_device_set_file_endpoint(dev, ufile), IOTHTTP_OK) &&
+            EXPECT(iothttp_source_from_memory(data, sizeof data, &src), IOTHTTP_OK) &&
+            CHECK(emu_commandf("fail file-url ucloud %s %s 130 1000", t.product, t.device) == 0)) {
+            EXPECT(iothttp_device_upload_file(dev, "b.bin", "application/octet-stream", src, NULL,
+                                              NULL),
+                   IOTHTTP_E_UNAVAILABLE);
+            char want[64];
+            snprintf(want, sizeof want, "gave up after %u attempts", max);
+            const char *msg = iothttp_last_error();
+            const char *first = strstr(msg, "gave up after");
+            CHECK(first != NULL && strstr(first + 1, "gave up after") == NULL);
+            CHECK(strstr(msg, want) != NULL);
+            size_t grants = capture_count(&cap, "/api/v1/url [");
+            if (!CHECK(grants == max))
+                fprintf(stderr, "      %zu grant requests with max_attempts %u: %s\n", grants, max,
+                        msg);
+            CHECK(capture_count(&cap, "> PUT ") == 0);
+        }
+        iothttp_source_free(src);
+        iothttp_device_free(dev);
+        iothttp_client_free(client);
+        capture_free(&cap);
+    }
+}
+
 static void test_ucloud_file_upload(void)
 {
     const char *ufile = env("IOTHTTP_EMU_UFILE_URL");
@@ -2390,6 +2471,7 @@ static const struct test_case CASES[] = {
     CASE(token_ucloud),
     CASE(token_aliyun),
     CASE(ucloud_publish_errors),
+    CASE(lazy_auth_refused),
     CASE(ucloud_auth_errors),
     CASE(aliyun_publish_errors),
     CASE(aliyun_auth_errors),
@@ -2406,6 +2488,7 @@ static const struct test_case CASES[] = {
     CASE(clock_skew),
     CASE(source_args),
     CASE(ucloud_file_upload),
+    CASE(retry_budget_uploads),
     CASE(ota_upload),
     CASE(agc_upload),
     CASE(put_post_form),
