@@ -486,9 +486,11 @@ iothttp_result iothttp_device_auth(struct iothttp_device *dev);
 /**
  * Publish `len` bytes (at most 131072; NULL allowed when `len` is 0) to `topic`.
  *
- * Authenticates lazily, renews the token before it expires, and on a refused token
- * authenticates once more and resends. `topic` must be 1..1024 bytes of UTF-8 without `?`,
- * `#`, `+`, whitespace or control characters (`IOTHTTP_E_INVALID_ARG`). On success the cloud's
+ * Authenticates lazily, renews the token before it expires, and on a refused token (also
+ * one the same call's lazy auth just obtained) authenticates once more and resends;
+ * `IOTHTTP_E_TOKEN` means the token of that re-auth was refused too. `topic` must be 1..1024
+ * bytes of UTF-8 without `?`, `#`, `+`, whitespace, control characters or a `.` / `..` path
+ * segment (also written `%2e`) (`IOTHTTP_E_INVALID_ARG`, before anything is sent). On success the cloud's
  * message id is written to `message_id` as NUL-terminated decimal text unless it is NULL;
  * a non-NULL `message_id` with `message_id_cap < IOTHTTP_MESSAGE_ID_LEN` fails with
  * `IOTHTTP_E_BUFFER_TOO_SMALL` before anything is sent.
