@@ -83,6 +83,12 @@ pub fn percent_encode_path(text: &str) -> String {
     utf8_percent_encode(text, PATH).to_string()
 }
 
+/// `YYYY-MM-DD` (UTC) of a Unix time in seconds.
+pub fn iso8601_date(unix_secs: u64) -> String {
+    let (y, m, d, ..) = civil(unix_secs);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// `YYYY-MM-DDThh:mm:ssZ` (UTC) of a Unix time in seconds.
 pub fn iso8601_utc(unix_secs: u64) -> String {
     let (y, m, d, hh, mm, ss) = civil(unix_secs);

@@ -240,8 +240,16 @@ pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
                 "server certificate is not signed by a trusted CA (unknown issuer)".into()
             }
             C::Expired | C::ExpiredContext { .. } => "server certificate has expired".into(),
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                "server certificate is not valid yet (check the device clock)".into()
+            C::NotValidYetContext { time, not_before } => format!(
+                "the system clock is {}, before the server certificate's validity (from {}); \
+                 set the clock (NTP or an RTC) before connecting",
+                crate::sign::iso8601_date(time.as_secs()),
+                crate::sign::iso8601_date(not_before.as_secs())
+            ),
+            C::NotValidYet => {
+                "the server certificate is not valid yet: the system clock is behind; set the \
+                 clock (NTP or an RTC) before connecting"
+                    .into()
             }
             C::NotValidForName | C::NotValidForNameContext { .. } => {
                 "server certificate is not valid for this host name".into()

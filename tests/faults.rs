@@ -206,6 +206,23 @@ fn tls_failures() {
         assert!(e.message().contains(words), "{e}");
         assert_eq!(env.count(&dev, "auth_requests"), 0);
     }
+    // A certificate valid only from next year, as a device whose clock reads 1970 sees every
+    // certificate: the message says the clock is behind, with both dates, and what to do.
+    let dev = env.device(Cloud::UCloud);
+    dev.device
+        .set_endpoint(&format!("{}/ucloud", env.emu.future_url()))
+        .unwrap();
+    let e = dev.device.auth().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    let today = iothttp::sign::iso8601_date(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    );
+    let want = format!("the system clock is {today}, before the server certificate's validity");
+    assert!(e.message().contains(&want), "{e}");
+    assert!(e.message().contains("set the clock"), "{e}");
     // TLS 1.2 only: accepted.
     let dev = env.device(Cloud::Aliyun);
     dev.device

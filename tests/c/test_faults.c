@@ -586,6 +586,8 @@ static const char *tls_reason(const char *var)
         return "expired";
     if (strcmp(var, "IOTHTTP_EMU_WRONG_HOST_URL") == 0)
         return "not valid for this host name";
+    if (strcmp(var, "IOTHTTP_EMU_FUTURE_URL") == 0) /* a device clock that reads 1970 */
+        return "before the server certificate's validity";
     return NULL;
 }
 
@@ -907,6 +909,8 @@ static const struct row ROWS[] = {
     ROW(tls_expired, SHARED, row_tls, U, "IOTHTTP_EMU_EXPIRED_URL", 0, IOTHTTP_E_TLS, 0, 0, 0),
     ROW(tls_wrong_host, SHARED, row_tls, U,
         "IOTHTTP_EMU_WRONG_HOST_URL", 0, IOTHTTP_E_TLS, 0, 0, 0),
+    ROW(tls_not_valid_yet, SHARED, row_tls, U, "IOTHTTP_EMU_FUTURE_URL", 0, IOTHTTP_E_TLS, 0, 0,
+        0),
     ROW(tls_12_only, SHARED, row_tls, A, "IOTHTTP_EMU_TLS12_URL", 0, IOTHTTP_OK, 0, 0, 1),
     /* Plain-http upload URLs from the cloud. */
     ROW(plain_http_url_ufile, SERIAL, row_plain_http_upload, U, "ufile", 0, IOTHTTP_E_TLS, 0, 0, 0),

@@ -58,7 +58,7 @@ reply bigid (publish only): success with a message id above 2^64, the message NO
 bad_replies; accept-no-tls: new HTTPS connections (every TLS listener) get no TLS byte until the client \
 gives up; upload-urls http: UFile URL, OTA Host/FirmwareUrl, AGC url use http:// (the plain listener, else \
 the TLS port); upload-stats plain_http_uploads counts requests that came over plain HTTP to /ufile, /oss, /obs; \
-handshakes-all: per listener (https, http, untrusted, expired, wrong-host, tls12) connections, handshakes, \
+handshakes-all: per listener (https, http, untrusted, expired, wrong-host, tls12, future) connections, handshakes, \
 failed_handshakes, silent, plain_http; reset-faults clears every rule, skew, accept-no-tls and upload-urls; \
 codes: auth/publish/file-url the cloud's numbers, file-put -148643|-148654|-148655|-148656, \
 agc-token/agc-url 205524992|205524993|204144641, ota-url Throttling.User|ServiceUnavailable|\

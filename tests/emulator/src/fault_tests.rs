@@ -239,6 +239,7 @@ fn fault_commands_parse() {
         "expired",
         "wrong-host",
         "tls12",
+        "future",
     ] {
         assert!(all[port]["connections"].is_u64(), "{all}");
     }

@@ -159,6 +159,7 @@ pub struct Emulator {
     expired_addr: Option<SocketAddr>,
     wrong_host_addr: Option<SocketAddr>,
     tls12_addr: Option<SocketAddr>,
+    future_addr: Option<SocketAddr>,
     ca_pem: String,
     ca_path: PathBuf,
     temp_dir: Option<PathBuf>,
@@ -226,6 +227,7 @@ impl Emulator {
             expired_addr: None,
             wrong_host_addr: None,
             tls12_addr: None,
+            future_addr: None,
             ca_pem: pki.ca_pem.clone(),
             ca_path: PathBuf::new(),
             temp_dir: None,
@@ -266,6 +268,7 @@ impl Emulator {
             (&pki.expired_config, Port::Expired),
             (&pki.wrong_host_config, Port::WrongHost),
             (&pki.tls12_config, Port::Tls12),
+            (&pki.future_config, Port::Future),
         ] {
             let listener = Listener::spawn(
                 Arc::clone(&shared),
@@ -277,6 +280,7 @@ impl Emulator {
                 Port::Untrusted => emu.untrusted_addr = addr,
                 Port::Expired => emu.expired_addr = addr,
                 Port::WrongHost => emu.wrong_host_addr = addr,
+                Port::Future => emu.future_addr = addr,
                 _ => emu.tls12_addr = addr,
             }
             emu.listeners.push(listener);
@@ -356,6 +360,12 @@ impl Emulator {
     /// only TLS 1.2.
     pub fn tls12_url(&self) -> String {
         https_url(self.tls12_addr)
+    }
+
+    /// `https://127.0.0.1:PORT` of the listener whose certificate, signed by the CA in
+    /// `ca.pem`, becomes valid only a year from now (a device clock that reads 1970).
+    pub fn future_url(&self) -> String {
+        https_url(self.future_addr)
     }
 
     /// `http://127.0.0.1:PORT2` when started with `plain_http`.

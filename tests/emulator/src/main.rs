@@ -150,7 +150,7 @@ fn info_lines(emu: &Emulator) -> String {
          IOTHTTP_EMU_UFILE_URL={}\nIOTHTTP_EMU_ALIYUN_IOT_URL={}\nIOTHTTP_EMU_AGC_URL={}\n\
          IOTHTTP_EMU_STORE_URL={}\nIOTHTTP_EMU_STORE_FORM_URL={}\nIOTHTTP_EMU_CA={}\n\
          IOTHTTP_EMU_UNTRUSTED_URL={}\nIOTHTTP_EMU_EXPIRED_URL={}\nIOTHTTP_EMU_WRONG_HOST_URL={}\n\
-         IOTHTTP_EMU_TLS12_URL={}\n",
+         IOTHTTP_EMU_TLS12_URL={}\nIOTHTTP_EMU_FUTURE_URL={}\n",
         emu.base_url(),
         emu.ucloud_url(),
         emu.aliyun_url(),
@@ -163,7 +163,8 @@ fn info_lines(emu: &Emulator) -> String {
         emu.untrusted_url(),
         emu.expired_url(),
         emu.wrong_host_url(),
-        emu.tls12_url()
+        emu.tls12_url(),
+        emu.future_url()
     );
     if let Some(addr) = emu.control_addr() {
         text.push_str(&format!("IOTHTTP_EMU_CONTROL={addr}\n"));

@@ -890,16 +890,19 @@ pub enum Port {
     WrongHost,
     /// HTTPS offering only TLS 1.2.
     Tls12,
+    /// HTTPS with a leaf valid only from a year from now.
+    Future,
 }
 
 impl Port {
-    pub const ALL: [Port; 6] = [
+    pub const ALL: [Port; 7] = [
         Port::Https,
         Port::Plain,
         Port::Untrusted,
         Port::Expired,
         Port::WrongHost,
         Port::Tls12,
+        Port::Future,
     ];
 
     /// The name in `handshakes-all` and in thread names.
@@ -911,6 +914,7 @@ impl Port {
             Port::Expired => "expired",
             Port::WrongHost => "wrong-host",
             Port::Tls12 => "tls12",
+            Port::Future => "future",
         }
     }
 
@@ -922,6 +926,7 @@ impl Port {
             Port::Expired => 3,
             Port::WrongHost => 4,
             Port::Tls12 => 5,
+            Port::Future => 6,
         }
     }
 }
@@ -954,7 +959,7 @@ pub struct Shared {
     /// Accepted TCP connections on the HTTP(S) listeners.
     pub connections: AtomicU64,
     /// Per-listener counters (see [`Port`]).
-    ports: [PortCounters; 6],
+    ports: [PortCounters; Port::ALL.len()],
     /// `accept-no-tls on`: new HTTPS connections get no TLS handshake at all.
     pub accept_no_tls: AtomicBool,
     /// `upload-urls http`: upload URLs handed out use plain `http://`.

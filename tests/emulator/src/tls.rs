@@ -31,6 +31,8 @@ pub struct Pki {
     pub untrusted_config: Arc<ServerConfig>,
     /// A localhost leaf signed by the CA, valid from 30 days to 1 day ago.
     pub expired_config: Arc<ServerConfig>,
+    /// A leaf valid only from a year from now.
+    pub future_config: Arc<ServerConfig>,
     /// A leaf signed by the CA whose only name is DNS [`WRONG_HOST`].
     pub wrong_host_config: Arc<ServerConfig>,
     /// The main leaf, TLS 1.2 only.
@@ -140,6 +142,13 @@ pub fn generate(now_secs: i64) -> io::Result<Pki> {
         to_days: -1,
     };
     let expired = make_leaf(&issuer, &localhost, expired_validity)?;
+    // What a device whose clock has not been set yet (1970, no RTC) sees of any certificate.
+    let future_validity = Validity {
+        now_secs,
+        from_days: 365,
+        to_days: 730,
+    };
+    let future = make_leaf(&issuer, &localhost, future_validity)?;
     let wrong_host = make_leaf(&issuer, &[WRONG_HOST], valid)?;
 
     Ok(Pki {
@@ -147,6 +156,7 @@ pub fn generate(now_secs: i64) -> io::Result<Pki> {
         server_config,
         untrusted_config: make_config(untrusted, both)?,
         expired_config: make_config(expired, both)?,
+        future_config: make_config(future, both)?,
         wrong_host_config: make_config(wrong_host, both)?,
         tls12_config,
     })
