@@ -333,7 +333,9 @@ extern "C" {
 iothttp_result iothttp_client_new(const struct iothttp_config *cfg, struct iothttp_client **out);
 
 /**
- * Release a client. NULL is a no-op. Devices made from it stay usable.
+ * Release a client. NULL is a no-op. Devices and accounts made from it stay usable, but from
+ * the moment this returns the log callback is never called again for them: the log
+ * `userdata` need live only until the client is freed.
  */
 void iothttp_client_free(struct iothttp_client *client);
 
@@ -399,8 +401,11 @@ iothttp_result iothttp_config_set_retries(struct iothttp_config *cfg,
 
 /**
  * Send log lines up to `max_level` (an `iothttp_log_level`) to `fn`; NULL `fn` turns
- * logging off (then `max_level` is ignored). `userdata` is passed back untouched and must stay valid while any client
- * made from this config lives. Lines never contain a secret, token, signature or
+ * logging off (then `max_level` is ignored). `userdata` is passed back untouched; it must
+ * stay valid until every client made from this config is freed (`iothttp_client_free`
+ * returns only when no callback is running, and none runs afterwards, also not for the
+ * devices and accounts that outlive the client). `fn` runs on the thread making the request
+ * and must not call into iothttp. Lines never contain a secret, token, signature or
  * Authorization value.
  */
 iothttp_result iothttp_config_set_log(struct iothttp_config *cfg,
@@ -623,7 +628,8 @@ iothttp_result iothttp_source_set_md5_hex(struct iothttp_source *src, const char
 iothttp_result iothttp_source_set_sha256_hex(struct iothttp_source *src, const char *sha256_hex);
 
 /**
- * The declared size of a source in bytes; 0 for NULL.
+ * The declared size of a source in bytes; 0 for NULL. Never blocks: it may be called from
+ * any thread, also from the read or progress callback of an upload using the source.
  */
 uint64_t iothttp_source_size(const struct iothttp_source *src);
 

@@ -309,6 +309,18 @@ impl Source {
         Ok(n)
     }
 
+    /// For a source declared empty, which no body read ever asks: check that it yields
+    /// nothing, or fail with [`ErrorKind::SizeMismatch`].
+    pub(crate) fn confirm_empty(&mut self) -> Result<()> {
+        if self.size == 0 {
+            let mut probe = [0u8; 1];
+            if self.read_some(&mut probe)? != 0 {
+                return Err(self.too_long());
+            }
+        }
+        Ok(())
+    }
+
     fn too_short(&self, got: u64) -> Error {
         Error::new(
             ErrorKind::SizeMismatch,

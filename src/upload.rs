@@ -32,6 +32,7 @@ pub(crate) fn send_source(
     reported: &mut Reported,
 ) -> Result<Response> {
     src.restart("the upload")?;
+    src.confirm_empty()?;
     let len = (target.prefix.len() as u64)
         .checked_add(src.size())
         .and_then(|n| n.checked_add(target.suffix.len() as u64))

@@ -681,3 +681,94 @@ fn a_restarted_upload_shares_the_grant_budget() {
         "{e}"
     );
 }
+
+/// A source that declares 0 bytes and yields some, rewindable.
+struct LyingEmpty(usize);
+
+impl iothttp::SourceRead for LyingEmpty {
+    fn read(&mut self, buf: &mut [u8]) -> iothttp::Result<usize> {
+        let n = buf.len().min(100 - self.0.min(100));
+        buf[..n].fill(7);
+        self.0 += n;
+        Ok(n)
+    }
+    fn can_rewind(&self) -> bool {
+        true
+    }
+    fn rewind(&mut self) -> iothttp::Result<()> {
+        self.0 = 0;
+        Ok(())
+    }
+}
+
+fn lying_empty() -> Source {
+    Source::new(0, Box::new(LyingEmpty(0)), "callback")
+}
+
+/// A source declared empty that yields bytes fails with SizeMismatch on every upload path,
+/// and no (empty) object is stored.
+#[test]
+fn a_source_declared_empty_that_yields_bytes_never_uploads() {
+    let env = env();
+    let check = |what: &str, r: iothttp::Result<()>| {
+        let e = r.expect_err(what);
+        assert_eq!(e.kind(), ErrorKind::SizeMismatch, "{what}: {e}");
+        assert!(
+            e.message().contains("more than its declared 0 bytes"),
+            "{what}: {e}"
+        );
+    };
+    let store = env.emu.store_url();
+    check(
+        "put",
+        env.client.put(
+            &format!("{store}/bucket/empty.bin"),
+            &[],
+            &mut lying_empty(),
+            None,
+        ),
+    );
+    check(
+        "post_form",
+        env.client.post_form(
+            &env.emu.store_form_url(),
+            &[("key", "forms/${filename}")],
+            FormFile {
+                field: "file",
+                file_name: "empty.bin",
+                content_type: "application/octet-stream",
+            },
+            &mut lying_empty(),
+            None,
+        ),
+    );
+    let dev = ucloud_dev(&env);
+    check(
+        "upload_file",
+        dev.device.upload_file(
+            "empty.bin",
+            "application/octet-stream",
+            &mut lying_empty(),
+            None,
+        ),
+    );
+    let acct = account(&env, "otaEmpty", "otaEmptySecret");
+    check(
+        "ota_upload",
+        acct.ota_upload(None, &mut lying_empty(), None).map(drop),
+    );
+    let a = agc(&env, "agcEmpty", "agcEmptySecret");
+    check(
+        "agc upload",
+        a.upload("1", "a.app", &mut lying_empty(), None).map(drop),
+    );
+    // With the digests given, no digest pass reads the source first: the send checks it.
+    let mut src = lying_empty();
+    src.set_md5_hex("d41d8cd98f00b204e9800998ecf8427e").unwrap();
+    check(
+        "upload_file, MD5 given",
+        dev.device
+            .upload_file("empty2.bin", "application/octet-stream", &mut src, None),
+    );
+    assert_eq!(objects(&env), Vec::<Value>::new());
+}

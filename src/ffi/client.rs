@@ -1,5 +1,7 @@
 //! `iothttp_client`: the transport devices and accounts share.
 
+use std::sync::{Arc, RwLock};
+
 use super::config::iothttp_config;
 use super::{arg_out, arg_ref, give, guard, guard_quiet, iothttp_result, take};
 use crate::client::Client;
@@ -9,6 +11,19 @@ use crate::client::Client;
 /// be freed before them.
 pub struct iothttp_client {
     pub(crate) inner: Client,
+    /// Open while this handle lives: the C log callback runs only while holding it open, so
+    /// after `iothttp_client_free` returns no callback runs with the caller's userdata, also
+    /// not for the devices and accounts that outlive the client.
+    log_gate: Option<Arc<RwLock<bool>>>,
+}
+
+impl Drop for iothttp_client {
+    fn drop(&mut self) {
+        if let Some(gate) = &self.log_gate {
+            // Waits for a callback running on another thread to return.
+            *gate.write().unwrap_or_else(|e| e.into_inner()) = false;
+        }
+    }
 }
 
 /// Make a client from `cfg` (copied: `cfg` may be freed right after). On success `*out`
@@ -22,14 +37,37 @@ pub unsafe extern "C" fn iothttp_client_new(
     guard(|| {
         let cfg = unsafe { arg_ref(cfg, "cfg") }?;
         arg_out(out, "out")?;
-        let config = cfg.get().clone();
+        let mut config = cfg.get().clone();
+        let log_gate = config.log.take().map(|(sink, level)| {
+            let gate = Arc::new(RwLock::new(true));
+            let open = Arc::clone(&gate);
+            config.set_log(
+                Arc::new(move |l, line| {
+                    if *open.read().unwrap_or_else(|e| e.into_inner()) {
+                        sink(l, line)
+                    }
+                }),
+                level,
+            );
+            gate
+        });
         let client = Client::new(&config)?;
-        unsafe { give(out, iothttp_client { inner: client }) };
+        unsafe {
+            give(
+                out,
+                iothttp_client {
+                    inner: client,
+                    log_gate,
+                },
+            )
+        };
         Ok(())
     })
 }
 
-/// Release a client. NULL is a no-op. Devices made from it stay usable.
+/// Release a client. NULL is a no-op. Devices and accounts made from it stay usable, but from
+/// the moment this returns the log callback is never called again for them: the log
+/// `userdata` need live only until the client is freed.
 #[no_mangle]
 pub unsafe extern "C" fn iothttp_client_free(client: *mut iothttp_client) {
     guard_quiet((), || unsafe { take(client) })

@@ -193,8 +193,11 @@ pub unsafe extern "C" fn iothttp_config_set_retries(
 }
 
 /// Send log lines up to `max_level` (an `iothttp_log_level`) to `fn`; NULL `fn` turns
-/// logging off (then `max_level` is ignored). `userdata` is passed back untouched and must stay valid while any client
-/// made from this config lives. Lines never contain a secret, token, signature or
+/// logging off (then `max_level` is ignored). `userdata` is passed back untouched; it must
+/// stay valid until every client made from this config is freed (`iothttp_client_free`
+/// returns only when no callback is running, and none runs afterwards, also not for the
+/// devices and accounts that outlive the client). `fn` runs on the thread making the request
+/// and must not call into iothttp. Lines never contain a secret, token, signature or
 /// Authorization value.
 #[no_mangle]
 pub unsafe extern "C" fn iothttp_config_set_log(

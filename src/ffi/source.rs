@@ -33,6 +33,9 @@ pub type iothttp_progress_fn =
 /// (which needs a rewindable source once bytes were read).
 pub struct iothttp_source {
     inner: Mutex<Source>,
+    /// The declared size, fixed at creation: readable without the lock, so also from a read
+    /// or progress callback of an upload that holds it.
+    size: u64,
 }
 
 impl iothttp_source {
@@ -147,6 +150,7 @@ fn wrap(out: *mut *mut iothttp_source, src: Source) {
         give(
             out,
             iothttp_source {
+                size: src.size(),
                 inner: Mutex::new(src),
             },
         )
@@ -256,13 +260,11 @@ pub unsafe extern "C" fn iothttp_source_set_sha256_hex(
     })
 }
 
-/// The declared size of a source in bytes; 0 for NULL.
+/// The declared size of a source in bytes; 0 for NULL. Never blocks: it may be called from
+/// any thread, also from the read or progress callback of an upload using the source.
 #[no_mangle]
 pub unsafe extern "C" fn iothttp_source_size(src: *const iothttp_source) -> u64 {
-    guard_quiet(0, || match unsafe { src.as_ref() } {
-        Some(s) => s.inner.lock().map(|g| g.size()).unwrap_or(0),
-        None => 0,
-    })
+    guard_quiet(0, || unsafe { src.as_ref() }.map_or(0, |s| s.size))
 }
 
 /// Release a source. NULL is a no-op. Must not be called while an upload uses it.

@@ -1785,6 +1785,130 @@ static void test_source_args(void)
     iothttp_source_free(NULL);
 }
 
+/* The log callback's userdata lives only until iothttp_client_free: afterwards no callback
+ * runs for the client or the devices that outlive it (under ASan a call would be a
+ * use-after-free of the heap userdata; without it, the global count shows it). */
+static unsigned g_log_calls_after_free;
+static int g_client_freed;
+
+static void heap_log(void *userdata, iothttp_log_level level, const char *msg)
+{
+    unsigned *count = userdata;
+    (void)level;
+    (void)msg;
+    (*count)++;
+    if (g_client_freed)
+        g_log_calls_after_free++;
+}
+
+static void test_log_after_client_free(void)
+{
+    struct tdev t;
+    REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "logfree") == 0);
+    unsigned *count = calloc(1, sizeof *count);
+    REQUIRE(count != NULL);
+    iothttp_config *cfg = emu_config(EMU_DEFAULT_POLICY, NULL, 0);
+    iothttp_client *client = NULL;
+    iothttp_device *dev = NULL;
+    char id[IOTHTTP_MESSAGE_ID_LEN];
+    g_client_freed = 0;
+    g_log_calls_after_free = 0;
+    if (CHECK(cfg != NULL) &&
+        EXPECT(iothttp_config_set_log(cfg, heap_log, count, IOTHTTP_LOG_TRACE), IOTHTTP_OK) &&
+        EXPECT(iothttp_client_new(cfg, &client), IOTHTTP_OK) &&
+        CHECK((dev = emu_device(client, &t)) != NULL)) {
+        EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_OK);
+        CHECK(*count > 0);
+        iothttp_client_free(client);
+        client = NULL;
+        g_client_freed = 1;
+        free(count);
+        count = NULL;
+        /* The device outlives the client and keeps working, silently. */
+        EXPECT(iothttp_device_auth(dev), IOTHTTP_OK);
+        EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_OK);
+        CHECK(g_log_calls_after_free == 0);
+    }
+    g_client_freed = 0;
+    iothttp_device_free(dev);
+    iothttp_client_free(client);
+    iothttp_config_free(cfg);
+    free(count);
+}
+
+/* A callback source may be asked its size from its own callbacks while an upload holds it;
+ * a source declared empty that yields bytes never completes an upload. */
+struct reentry {
+    iothttp_source *src;
+    struct cb_src data;
+    uint64_t size_in_read, size_in_progress;
+};
+
+static int reentry_read(void *userdata, uint8_t *buf, size_t cap, size_t *out_len)
+{
+    struct reentry *r = userdata;
+    r->size_in_read = iothttp_source_size(r->src);
+    return cb_read(&r->data, buf, cap, out_len);
+}
+
+static int reentry_rewind(void *userdata)
+{
+    struct reentry *r = userdata;
+    return cb_rewind(&r->data);
+}
+
+static int reentry_progress(void *userdata, uint64_t sent, uint64_t total)
+{
+    struct reentry *r = userdata;
+    (void)sent;
+    (void)total;
+    r->size_in_progress = iothttp_source_size(r->src);
+    return 0;
+}
+
+static void test_source_reentry(void)
+{
+    const char *store = env("IOTHTTP_EMU_STORE_URL");
+    REQUIRE(store != NULL);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
+    REQUIRE(client != NULL);
+    uint8_t small[SMALL_LEN];
+    gen_data(small, sizeof small, 2);
+    char key[128], url[512];
+
+    struct reentry r = {NULL, {small, sizeof small, 0, SIZE_MAX, 0, 0}, 0, 0};
+    if (EXPECT(iothttp_source_from_callbacks(sizeof small, reentry_read, reentry_rewind, &r,
+                                             &r.src),
+               IOTHTTP_OK)) {
+        snprintf(key, sizeof key, "bucket/reentry_%ld_%u.bin", (long)getpid(), ++g_serial);
+        snprintf(url, sizeof url, "%s/%s", store, key);
+        EXPECT(iothttp_put(client, url, NULL, 0, r.src, reentry_progress, &r), IOTHTTP_OK);
+        CHECK(r.size_in_read == SMALL_LEN);
+        CHECK(r.size_in_progress == SMALL_LEN);
+        CHECK_STORED("store", key, SMALL_LEN, SMALL_MD5, SMALL_SHA256);
+    }
+    iothttp_source_free(r.src);
+
+    /* Declared 0 bytes, yields 1000: refused, nothing stored. */
+    struct cb_src lying = {small, sizeof small, 0, SIZE_MAX, 0, 0};
+    iothttp_source *empty = NULL;
+    if (EXPECT(iothttp_source_from_callbacks(0, cb_read, cb_rewind, &lying, &empty), IOTHTTP_OK)) {
+        snprintf(key, sizeof key, "bucket/lying0_%ld_%u.bin", (long)getpid(), ++g_serial);
+        snprintf(url, sizeof url, "%s/%s", store, key);
+        EXPECT(iothttp_put(client, url, NULL, 0, empty, NULL, NULL), IOTHTTP_E_SIZE_MISMATCH);
+        CHECK(strstr(iothttp_last_error(), "declared 0 bytes") != NULL);
+        CHECK_NOT_STORED("store", key);
+        const char *names[] = {"key"};
+        const char *values[] = {"forms/lying0-${filename}"};
+        EXPECT(iothttp_post_form(client, env("IOTHTTP_EMU_STORE_FORM_URL"), names, values, 1,
+                                 "file", "x.bin", NULL, empty, NULL, NULL),
+               IOTHTTP_E_SIZE_MISMATCH);
+        CHECK_NOT_STORED("store-form", "forms/lying0-x.bin");
+    }
+    iothttp_source_free(empty);
+    iothttp_client_free(client);
+}
+
 /* One retry budget per call: the UCloud URL grant, refused with RetCode 130 for good, is sent
  * max_attempts times in all (not max_attempts per upload attempt), and the message counts
  * the attempts once. Counted from the client's own TRACE request lines. */
@@ -2485,10 +2609,12 @@ static const struct test_case CASES[] = {
     CASE(log_no_secrets),
     CASE(threads),
     CASE(free_order),
+    CASE(log_after_client_free),
     CASE(clock_skew),
     CASE(source_args),
     CASE(ucloud_file_upload),
     CASE(retry_budget_uploads),
+    CASE(source_reentry),
     CASE(ota_upload),
     CASE(agc_upload),
     CASE(put_post_form),
