@@ -426,6 +426,27 @@ iothttp_result iothttp_config_set_proxy(struct iothttp_config *cfg, const char *
 iothttp_result iothttp_config_allow_plain_http(struct iothttp_config *cfg, bool on);
 
 /**
+ * Connect to `address` (an IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::1") instead of
+ * looking `host` up, for every URL naming `host` and `port` (like curl's `--resolve`). TLS
+ * still verifies the server certificate against `host`. Several entries may be added; a
+ * later one for the same host and port replaces the earlier. `IOTHTTP_E_INVALID_ARG` for a
+ * NULL, empty or malformed host, a port of 0, or an address that is not an IP literal.
+ */
+iothttp_result iothttp_config_add_resolve(struct iothttp_config *cfg,
+                                          const char *host,
+                                          uint16_t port,
+                                          const char *address);
+
+/**
+ * Bound every call that sends no upload body and receives no download body (device auth and
+ * publish) to `total_ms` in all: name lookup, connect, TLS, auth, every retry and backoff.
+ * A call that would take longer fails with `IOTHTTP_E_TIMEOUT`. 0 (the default) sets no
+ * bound. Upload bodies are bounded by the I/O timeout of each step and by the progress
+ * callback.
+ */
+iothttp_result iothttp_config_set_deadline(struct iothttp_config *cfg, uint32_t total_ms);
+
+/**
  * Make a device on `cloud` (an `iothttp_cloud`). `product`, `device` and `secret` are
  * copied: 1..256 bytes each; product and device without whitespace, '/' or control
  * characters. Endpoints default to the public ones (UCloud cn-sh2, Aliyun cn-shanghai). Nothing

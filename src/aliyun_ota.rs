@@ -326,6 +326,12 @@ impl AliyunAccount {
     }
 }
 
+impl From<Error> for RpcFailure {
+    fn from(e: Error) -> Self {
+        RpcFailure::Other(e)
+    }
+}
+
 impl RetryError for RpcFailure {
     fn error(&self) -> &Error {
         match self {

@@ -42,6 +42,17 @@ pub struct Config {
     pub(crate) log: Option<(LogSink, LogLevel)>,
     pub(crate) proxy: Option<String>,
     pub(crate) allow_plain_http: bool,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) resolve: Vec<ResolveEntry>,
+}
+
+/// A name-resolution override: connections to `host:port` go to `addr` (curl's `--resolve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolveEntry {
+    /// Lower case, without brackets.
+    pub host: String,
+    pub port: u16,
+    pub addr: std::net::IpAddr,
 }
 
 impl Default for Config {
@@ -55,6 +66,8 @@ impl Default for Config {
             log: None,
             proxy: None,
             allow_plain_http: false,
+            deadline: None,
+            resolve: Vec::new(),
         }
     }
 }
@@ -70,6 +83,8 @@ impl std::fmt::Debug for Config {
             .field("log", &self.log.as_ref().map(|(_, l)| *l))
             .field("proxy", &self.proxy.is_some())
             .field("allow_plain_http", &self.allow_plain_http)
+            .field("deadline", &self.deadline)
+            .field("resolve", &self.resolve)
             .finish()
     }
 }
@@ -191,6 +206,56 @@ impl Config {
     pub fn allow_plain_http(&mut self, on: bool) -> &mut Self {
         self.allow_plain_http = on;
         self
+    }
+
+    /// Bound every call that sends no upload body and receives no download body (device auth
+    /// and publish, with their lookups, connects, handshakes, retries and backoff) to `total`
+    /// in all; `None` (the default) sets no bound. A call that would take longer fails with
+    /// [`ErrorKind::Timeout`].
+    pub fn set_deadline(&mut self, total: Option<Duration>) -> Result<&mut Self> {
+        if total.is_some_and(|t| t.is_zero()) {
+            return Err(Error::invalid(
+                "a deadline must be greater than zero (None: no deadline)",
+            ));
+        }
+        self.deadline = total;
+        Ok(self)
+    }
+
+    /// Connect to `address` (an IPv4 or IPv6 literal) instead of looking `host` up, for
+    /// URLs naming `host` and `port`; TLS still checks the certificate against `host`. A
+    /// later entry for the same host and port replaces the earlier one.
+    pub fn add_resolve(&mut self, host: &str, port: u16, address: &str) -> Result<&mut Self> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if bare.is_empty()
+            || bare.len() > 253
+            || !bare
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':')
+        {
+            return Err(Error::invalid(
+                "resolve: host must be a host name (letters, digits, '-', '.') or an IP literal",
+            ));
+        }
+        if port == 0 {
+            return Err(Error::invalid("resolve: port must be 1..65535"));
+        }
+        let literal = address.trim_start_matches('[').trim_end_matches(']');
+        let addr: std::net::IpAddr = literal.parse().map_err(|_| {
+            Error::invalid(format!(
+                "resolve: address '{address}' is not an IPv4 or IPv6 literal"
+            ))
+        })?;
+        let entry = ResolveEntry {
+            host: bare.to_string(),
+            port,
+            addr,
+        };
+        self.resolve
+            .retain(|e| !(e.host == entry.host && e.port == port));
+        self.resolve.push(entry);
+        Ok(self)
     }
 
     /// Builds the log sink handle used by clients.

@@ -417,6 +417,7 @@ impl Device {
 
     /// Authenticate now, replacing any cached token.
     pub fn auth(&self) -> Result<()> {
+        let _call = self.inner.client.http.call_scope();
         let _guard = lock(&self.inner.auth_lock);
         self.store_new_token()?;
         Ok(())
@@ -462,6 +463,7 @@ impl Device {
     /// resends; [`ErrorKind::Token`] means the token from that re-auth was refused too.
     pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<Published> {
         validate_topic(topic)?;
+        let _call = self.inner.client.http.call_scope();
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::new(
                 ErrorKind::TooLarge,

@@ -49,7 +49,15 @@ impl<In: Transport> Connector<In> for TcpConnector {
             return Ok(Some(Either::A(t)));
         }
         let started = Instant::now();
-        let budget = left(&details.timeout);
+        // What is left of the connection's one budget (lookup + TCP + TLS), begun by the
+        // resolver; ureq's own connect timeout would start the clock again.
+        let budget = match (
+            left(&details.timeout),
+            crate::transport::connect_time_left(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let addrs: Vec<SocketAddr> = details.addrs.iter().copied().collect();
         let mut last: Option<String> = None;
         for (i, addr) in addrs.iter().enumerate() {

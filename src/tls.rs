@@ -284,6 +284,27 @@ fn map_tls_io(e: io::Error) -> ureq::Error {
     ureq::Error::Io(e)
 }
 
+/// A failed handshake step: a TLS refusal stays a TLS error, a timeout stays what the
+/// transport said, and a handshake the peer cut (EOF, reset) is a connect failure.
+fn handshake_failure(e: io::Error, host: &str) -> ureq::Error {
+    if e.get_ref()
+        .is_some_and(|r| r.is::<ureq::Error>() || r.is::<rustls::Error>())
+    {
+        return map_tls_io(e);
+    }
+    if e.kind() == io::ErrorKind::TimedOut {
+        return ureq::Error::Timeout(ureq::Timeout::Connect);
+    }
+    let why = match e.kind() {
+        io::ErrorKind::UnexpectedEof => "the server closed the connection".to_string(),
+        io::ErrorKind::ConnectionReset => "the connection was reset".to_string(),
+        _ => e.to_string(),
+    };
+    ureq::Error::Other(Box::new(crate::transport::ConnectFailure(format!(
+        "TLS handshake with {host} cut before any request byte was sent: {why}"
+    ))))
+}
+
 /// Wraps plain transports in TLS for `https` URLs.
 pub(crate) struct TlsConnector {
     config: Arc<ClientConfig>,
@@ -342,14 +363,26 @@ impl<In: Transport> Connector<In> for TlsConnector {
             .to_owned();
         let conn = ClientConnection::new(Arc::clone(&self.config), name)
             .map_err(|e| ureq::Error::Other(Box::new(TlsFailure(describe_rustls(&e)))))?;
-        let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
-        sock.set_timeout(details.timeout);
+        let sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         let mut stream = StreamOwned::new(conn, sock);
+        // The handshake gets what is left of the connection's one connect budget (each step
+        // only the rest of it), and a handshake cut by the peer is a connect failure: no
+        // request byte was sent, so it is safe to try again.
         while stream.conn.is_handshaking() {
-            stream
-                .conn
-                .complete_io(&mut stream.sock)
-                .map_err(map_tls_io)?;
+            let mut t = details.timeout;
+            if let Some(left) = crate::transport::connect_time_left() {
+                if left.is_zero() {
+                    return Err(ureq::Error::Timeout(ureq::Timeout::Connect));
+                }
+                if left < *t.after {
+                    t.after = ureq::unversioned::transport::time::Duration::Exact(left);
+                    t.reason = ureq::Timeout::Connect;
+                }
+            }
+            stream.sock.set_timeout(t);
+            if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+                return Err(handshake_failure(e, bare));
+            }
         }
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         Ok(Some(Either::B(TlsTransport {

@@ -17,7 +17,7 @@ use ureq::unversioned::transport::{
 };
 use ureq::Agent;
 
-use crate::config::{Config, RetryPolicy};
+use crate::config::{Config, ResolveEntry, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log, Logger};
 use crate::tls::{TlsConnector, TlsFailure};
@@ -120,9 +120,45 @@ pub struct ClientStats {
     pub requests: u64,
 }
 
+thread_local! {
+    /// The end of the whole-call deadline of the API call running on this thread, if any.
+    static CALL_DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+    /// The end of the connect budget of the connection being opened on this thread: one
+    /// budget for the name lookup, TCP connect and TLS handshake together.
+    static CONNECT_DEADLINE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Time left of the connect budget of the connection being opened on this thread.
+pub(crate) fn connect_time_left() -> Option<Duration> {
+    CONNECT_DEADLINE
+        .with(|d| d.get())
+        .map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+fn call_time_left() -> Option<Duration> {
+    CALL_DEADLINE
+        .with(|d| d.get())
+        .map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// While alive, bounds the calls on this thread by the client's whole-call deadline (a no-op
+/// without one, or inside an outer call that already set it).
+pub(crate) struct CallScope {
+    owner: bool,
+}
+
+impl Drop for CallScope {
+    fn drop(&mut self) {
+        if self.owner {
+            CALL_DEADLINE.with(|d| d.set(None));
+        }
+    }
+}
+
 /// The transport of a client. Shared by `Arc` among its devices.
 pub(crate) struct Http {
     agent: Agent,
+    deadline: Option<Duration>,
     pub(crate) logger: Logger,
     retry: RetryPolicy,
     allow_plain_http: bool,
@@ -163,6 +199,10 @@ const DNS_CACHE_MAX: usize = 64;
 struct Resolve {
     inner: DefaultResolver,
     cache: std::sync::Mutex<std::collections::HashMap<String, (Instant, ResolvedSocketAddrs)>>,
+    /// `iothttp_config_add_resolve` entries: answered without a lookup.
+    overrides: Vec<ResolveEntry>,
+    /// The connect budget (lookup + TCP + TLS), started here for each new connection.
+    connect_timeout: Duration,
 }
 
 impl Resolver for Resolve {
@@ -172,12 +212,29 @@ impl Resolver for Resolve {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        // A new connection starts here: its lookup, TCP connect and TLS handshake share one
+        // budget, cut short by the call's deadline.
+        let mut end = Instant::now() + self.connect_timeout;
+        if let Some(call) = CALL_DEADLINE.with(|d| d.get()) {
+            end = end.min(call);
+        }
+        CONNECT_DEADLINE.with(|d| d.set(Some(end)));
         let host = uri.host().unwrap_or("");
         let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
             Some("http") => 80,
             _ => 443,
         });
         let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let lower = bare.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(e) = self
+            .overrides
+            .iter()
+            .find(|e| e.port == port && e.host == lower)
+        {
+            let mut addrs = self.empty();
+            addrs.push(std::net::SocketAddr::new(e.addr, port));
+            return Ok(addrs);
+        }
         if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
             let mut addrs = self.empty();
             addrs.push(std::net::SocketAddr::new(ip, port));
@@ -190,6 +247,12 @@ impl Resolver for Resolve {
                 if at.elapsed() < DNS_CACHE_TTL {
                     return Ok(addrs.clone());
                 }
+            }
+        }
+        let mut timeout = timeout;
+        if let Some(left) = connect_time_left() {
+            if left < *timeout.after {
+                timeout.after = ureq::unversioned::transport::time::Duration::Exact(left);
             }
         }
         let addrs = self
@@ -333,23 +396,43 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
+/// The client's time limits, for messages.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    connect: Duration,
+    io: Duration,
+    deadline: Option<Duration>,
+}
+
 /// Map a ureq error to ours. `target` names the request for the message.
-fn map_ureq(e: ureq::Error, target: &str, timeouts: (Duration, Duration)) -> Error {
+fn map_ureq(e: ureq::Error, target: &str, limits: Limits) -> Error {
     use ureq::Error as U;
+    let deadline_passed = call_time_left().is_some_and(|l| l.is_zero());
     match e {
-        U::Timeout(t) => {
-            let (limit, what) = match t {
-                ureq::Timeout::Resolve | ureq::Timeout::Connect => (timeouts.0, "connecting"),
-                _ => (timeouts.1, "waiting for the network"),
-            };
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{target}: timed out {what} ({t:?}, limit {} ms)",
-                    limit.as_millis()
-                ),
-            )
-        }
+        U::Timeout(_) if deadline_passed => Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{target}: the call's deadline of {} ms was reached (iothttp_config_set_deadline)",
+                limits.deadline.unwrap_or_default().as_millis()
+            ),
+        )
+        .gave_up_marked(),
+        // Nothing was sent yet: a connect failure, retried like a refused connection.
+        U::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => Error::new(
+            ErrorKind::Connect,
+            format!(
+                "{target}: timed out connecting (name lookup, TCP connect and TLS handshake \
+                 together; limit {} ms)",
+                limits.connect.as_millis()
+            ),
+        ),
+        U::Timeout(t) => Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{target}: timed out waiting for the network ({t:?}, limit {} ms)",
+                limits.io.as_millis()
+            ),
+        ),
         U::HostNotFound => Error::new(ErrorKind::Connect, format!("{target}: host not found")),
         U::ConnectionFailed => {
             Error::new(ErrorKind::Connect, format!("{target}: connection failed"))
@@ -484,10 +567,16 @@ impl Http {
                 OUTPUT_BUFFER,
             ))
             .chain(Deadline { io: cfg.io_timeout });
-        let agent = Agent::with_parts(agent_config, connector, Resolve::default());
+        let resolve = Resolve {
+            overrides: cfg.resolve.clone(),
+            connect_timeout: cfg.connect_timeout,
+            ..Resolve::default()
+        };
+        let agent = Agent::with_parts(agent_config, connector, resolve);
         let seed = RandomState::new().hash_one(unix_ms_now()) | 1;
         Ok(Http {
             agent,
+            deadline: cfg.deadline,
             logger: cfg.logger(),
             retry: cfg.retry,
             allow_plain_http: cfg.allow_plain_http,
@@ -496,6 +585,27 @@ impl Http {
             clock_offset_ms: AtomicI64::new(0),
             rng: AtomicU64::new(seed),
         })
+    }
+
+    /// Start an API call bounded by the whole-call deadline (see [`CallScope`]).
+    pub(crate) fn call_scope(&self) -> CallScope {
+        let owner = self.deadline.is_some() && CALL_DEADLINE.with(|d| d.get()).is_none();
+        if let (true, Some(total)) = (owner, self.deadline) {
+            CALL_DEADLINE.with(|d| d.set(Some(Instant::now() + total)));
+        }
+        CallScope { owner }
+    }
+
+    /// The error of a call whose deadline has passed (`what`: where it was noticed).
+    fn deadline_error(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{what}: the call's deadline of {} ms was reached (iothttp_config_set_deadline)",
+                self.deadline.unwrap_or_default().as_millis()
+            ),
+        )
+        .gave_up_marked()
     }
 
     /// Counters for tests and benchmarks.
@@ -567,6 +677,10 @@ impl Http {
                 headers.join(", ")
             );
         }
+        let call_left = call_time_left();
+        if call_left.is_some_and(|l| l.is_zero()) {
+            return Err(self.deadline_error(&target));
+        }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         let timeouts = self.timeouts();
@@ -575,6 +689,9 @@ impl Http {
                 let mut b = self.agent.get(req.url);
                 for (n, v) in req.headers {
                     b = b.header_raw(n, v.as_bytes());
+                }
+                if call_left.is_some() {
+                    b = b.config().timeout_global(call_left).build();
                 }
                 b.call()
             }
@@ -589,6 +706,9 @@ impl Http {
                 }
                 if req.exact_headers && !req.has_user_agent() {
                     b = b.config().user_agent(AutoHeaderValue::None).build();
+                }
+                if call_left.is_some() {
+                    b = b.config().timeout_global(call_left).build();
                 }
                 match req.body {
                     Body::Bytes(bytes) => b.send(bytes),
@@ -649,12 +769,13 @@ impl Http {
         })
     }
 
-    fn timeouts(&self) -> (Duration, Duration) {
+    fn timeouts(&self) -> Limits {
         let t = self.agent.config().timeouts();
-        (
-            t.connect.unwrap_or_default(),
-            t.recv_response.unwrap_or_default(),
-        )
+        Limits {
+            connect: t.connect.unwrap_or_default(),
+            io: t.recv_response.unwrap_or_default(),
+            deadline: self.deadline,
+        }
     }
 
     /// Record the skew between the server's clock and ours.
@@ -693,7 +814,7 @@ impl Http {
     /// out. Only [`ErrorKind::Connect`], [`ErrorKind::RateLimited`] and
     /// [`ErrorKind::Unavailable`] are retried: those are produced only when the request
     /// certainly did not take effect.
-    pub(crate) fn with_retries<T, E: RetryError>(
+    pub(crate) fn with_retries<T, E: RetryError + From<Error>>(
         &self,
         what: impl fmt::Display,
         op: impl FnMut() -> Result<T, E>,
@@ -709,7 +830,7 @@ impl Http {
     /// the steps of one call share: however the steps nest and repeat, no request is sent
     /// more than `max_attempts` times per call. `Err(None)` when the budget of `key` was
     /// already spent before this step (the caller reports what made it repeat the step).
-    pub(crate) fn with_budget<T, E: RetryError>(
+    pub(crate) fn with_budget<T, E: RetryError + From<Error>>(
         &self,
         budget: &mut Budget,
         key: &'static str,
@@ -730,6 +851,14 @@ impl Http {
                     let retryable = e.retryable();
                     if retryable && attempt < max {
                         let delay = self.backoff(attempt);
+                        if call_time_left().is_some_and(|l| l <= delay) {
+                            // The backoff would outlast the call's deadline.
+                            let what = format!(
+                                "{what}: {} (attempt {attempt}/{max})",
+                                e.error().message()
+                            );
+                            return Err(Some(E::from(self.deadline_error(&what))));
+                        }
                         log!(
                             self.logger,
                             Warn,

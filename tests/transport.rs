@@ -161,3 +161,90 @@ fn large_payload_over_tls_records() {
     };
     assert_eq!(stats["messages"][0]["sha256"], sha.as_str());
 }
+
+/// A client whose device points at `port` on loopback, with the given connect timeout and
+/// attempts (fast backoff).
+fn device_at(port: u16, connect_ms: u64, attempts: u32) -> iothttp::Device {
+    let mut cfg = iothttp::Config::new();
+    cfg.set_timeouts(
+        std::time::Duration::from_millis(connect_ms),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    cfg.set_retries(iothttp::RetryPolicy {
+        max_attempts: attempts,
+        base_delay: std::time::Duration::from_millis(5),
+        max_delay: std::time::Duration::from_millis(10),
+    })
+    .unwrap();
+    let client = iothttp::Client::new(&cfg).unwrap();
+    let dev = client.device(Cloud::UCloud, "p", "d", "s").unwrap();
+    dev.set_endpoint(&format!("https://127.0.0.1:{port}/ucloud"))
+        .unwrap();
+    dev
+}
+
+/// A TLS handshake the server cuts before any request byte was sent is a connect failure:
+/// retried by the policy, reported as `Connect`.
+#[test]
+fn a_handshake_cut_by_the_server_is_a_retried_connect_failure() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(0u32));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            *count.lock().unwrap() += 1;
+            let mut hello = [0u8; 64];
+            let _ = s.read(&mut hello); // the ClientHello arrives; then the line goes dead
+            drop(s);
+        }
+    });
+    let dev = device_at(port, 2000, 3);
+    let e = dev.auth().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(
+        e.message().contains("TLS handshake with 127.0.0.1 cut"),
+        "{e}"
+    );
+    assert!(e.message().contains("gave up after 3 attempts"), "{e}");
+    assert_eq!(*accepted.lock().unwrap(), 3);
+}
+
+/// The connect timeout is one budget for the TCP connect and the whole TLS handshake: a
+/// server that trickles a handshake record a byte at a time cannot stretch it.
+#[test]
+fn a_trickled_handshake_is_bounded_by_the_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            std::thread::spawn(move || {
+                let mut hello = [0u8; 512];
+                let _ = s.read(&mut hello);
+                // A handshake record header announcing 16 KiB, then one byte per 100 ms.
+                if s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]).is_err() {
+                    return;
+                }
+                for _ in 0..200 {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    if s.write_all(&[0]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let dev = device_at(port, 500, 1);
+    let started = std::time::Instant::now();
+    let e = dev.auth().unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+    assert!(e.message().contains("timed out connecting"), "{e}");
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "took {took:?}"
+    );
+}

@@ -237,7 +237,9 @@ fn lying_sources_never_complete_an_upload() {
         assert!(object_ending(&env, name).is_none(), "{name} stored");
     }
     assert_eq!(op_stat(&env, "file-put", "completions"), 0);
-    assert!(op_stat(&env, "file-put", "attempts") >= 3);
+    // Not ">= 3": a PUT the client cuts short may be reset before the server has read its
+    // head (Linux drops unread data on a reset), so the server need not count every attempt.
+    assert!(op_stat(&env, "file-put", "attempts") >= 1);
 }
 
 #[test]

@@ -265,3 +265,41 @@ pub unsafe extern "C" fn iothttp_config_allow_plain_http(
         Ok(())
     })
 }
+
+/// Connect to `address` (an IPv4 or IPv6 literal, e.g. "127.0.0.1" or "::1") instead of
+/// looking `host` up, for every URL naming `host` and `port` (like curl's `--resolve`). TLS
+/// still verifies the server certificate against `host`. Several entries may be added; a
+/// later one for the same host and port replaces the earlier. `IOTHTTP_E_INVALID_ARG` for a
+/// NULL, empty or malformed host, a port of 0, or an address that is not an IP literal.
+#[no_mangle]
+pub unsafe extern "C" fn iothttp_config_add_resolve(
+    cfg: *mut iothttp_config,
+    host: *const c_char,
+    port: u16,
+    address: *const c_char,
+) -> iothttp_result {
+    guard(|| {
+        let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        let host = unsafe { arg_str(host, "host") }?;
+        let address = unsafe { arg_str(address, "address") }?;
+        cfg.get().add_resolve(host, port, address)?;
+        Ok(())
+    })
+}
+
+/// Bound every call that sends no upload body and receives no download body (device auth and
+/// publish) to `total_ms` in all: name lookup, connect, TLS, auth, every retry and backoff.
+/// A call that would take longer fails with `IOTHTTP_E_TIMEOUT`. 0 (the default) sets no
+/// bound. Upload bodies are bounded by the I/O timeout of each step and by the progress
+/// callback.
+#[no_mangle]
+pub unsafe extern "C" fn iothttp_config_set_deadline(
+    cfg: *mut iothttp_config,
+    total_ms: u32,
+) -> iothttp_result {
+    guard(|| {
+        let total = (total_ms > 0).then(|| Duration::from_millis(total_ms.into()));
+        unsafe { arg_ref(cfg, "cfg") }?.get().set_deadline(total)?;
+        Ok(())
+    })
+}

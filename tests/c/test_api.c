@@ -1365,7 +1365,9 @@ static void test_handshake_timeout(void)
                   IOTHTTP_OK)
         && EXPECT(iothttp_device_set_endpoint(dev, url), IOTHTTP_OK)) {
         uint64_t started = mono_ms();
-        EXPECT(iothttp_device_auth(dev), IOTHTTP_E_TIMEOUT);
+        /* Nothing was sent: a connect failure (retryable), within the connect budget. */
+        EXPECT(iothttp_device_auth(dev), IOTHTTP_E_CONNECT);
+        CHECK(strstr(iothttp_last_error(), "timed out connecting") != NULL);
         uint64_t took = mono_ms() - started;
         if (!CHECK(took < 4000)) /* the connect bound (300 ms), not the I/O one (8 s) */
             fprintf(stderr, "      the stalled handshake took %" PRIu64 " ms\n", took);
@@ -1783,6 +1785,54 @@ static void test_source_args(void)
     EXPECT(iothttp_source_set_sha256_hex(src, SMALL_SHA256), IOTHTTP_OK);
     iothttp_source_free(src);
     iothttp_source_free(NULL);
+}
+
+/* iothttp_config_add_resolve: a cloud host name goes to the emulator's address, the TLS
+ * check is against the name (the emulator's certificate names the clouds' hosts), a later
+ * entry for the same host and port replaces the earlier. iothttp_config_set_deadline: a
+ * publish the server never answers ends at the deadline, not at the I/O timeout. */
+static void test_resolve_and_deadline(void)
+{
+    const char *base = env("IOTHTTP_EMU_URL");
+    REQUIRE(base != NULL);
+    int port = url_port(base);
+    REQUIRE(port > 0);
+    const char *host = "http-cn-sh2.iot.ucloud.cn";
+    struct tdev t;
+    REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "resolve") == 0);
+    iothttp_config *cfg = emu_config(10000u, 10000u, 1u, 5u, 20u, NULL, 0);
+    REQUIRE(cfg != NULL);
+    EXPECT(iothttp_config_add_resolve(cfg, host, (uint16_t)port, "127.0.0.2"), IOTHTTP_OK);
+    EXPECT(iothttp_config_add_resolve(cfg, "HTTP-CN-SH2.iot.ucloud.cn", (uint16_t)port,
+                                      "127.0.0.1"),
+           IOTHTTP_OK); /* replaces: names are case-insensitive */
+    EXPECT(iothttp_config_add_resolve(cfg, host, (uint16_t)port, "localhost"),
+           IOTHTTP_E_INVALID_ARG); /* not an IP literal */
+    EXPECT(iothttp_config_add_resolve(cfg, "bad host", 443, "127.0.0.1"), IOTHTTP_E_INVALID_ARG);
+    EXPECT(iothttp_config_add_resolve(cfg, host, 443, "::1"), IOTHTTP_OK);
+    EXPECT(iothttp_config_set_deadline(cfg, 800), IOTHTTP_OK);
+    iothttp_client *client = NULL;
+    iothttp_device *dev = NULL;
+    char url[256], id[IOTHTTP_MESSAGE_ID_LEN];
+    snprintf(url, sizeof url, "https://%s:%d", host, port);
+    if (EXPECT(iothttp_client_new(cfg, &client), IOTHTTP_OK) &&
+        EXPECT(iothttp_device_new(client, IOTHTTP_CLOUD_UCLOUD, t.product, t.device, t.secret,
+                                  &dev),
+               IOTHTTP_OK) &&
+        EXPECT(iothttp_device_set_endpoint(dev, url), IOTHTTP_OK)) {
+        EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_OK);
+        /* The server never answers: the deadline (800 ms), not the I/O timeout (10 s). */
+        CHECK(emu_commandf("hang publish ucloud %s %s 1", t.product, t.device) == 0);
+        uint64_t started = mono_ms();
+        EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_E_TIMEOUT);
+        uint64_t took = mono_ms() - started;
+        CHECK(strstr(iothttp_last_error(), "deadline of 800 ms") != NULL);
+        if (!CHECK(took < 800 + time_margin_ms()))
+            fprintf(stderr, "      the hung publish took %" PRIu64 " ms\n", took);
+    }
+    iothttp_device_free(dev);
+    iothttp_client_free(client);
+    iothttp_config_free(cfg);
 }
 
 /* The log callback's userdata lives only until iothttp_client_free: afterwards no callback
@@ -2610,6 +2660,7 @@ static const struct test_case CASES[] = {
     CASE(threads),
     CASE(free_order),
     CASE(log_after_client_free),
+    CASE(resolve_and_deadline),
     CASE(clock_skew),
     CASE(source_args),
     CASE(ucloud_file_upload),

@@ -635,6 +635,26 @@ static iothttp_result th_iothttp_config_allow_plain_http(const struct row *r, st
     return rc;
 }
 
+static iothttp_result th_iothttp_config_add_resolve(const struct row *r, struct outs *o)
+{
+    (void)o;
+    iothttp_config *cfg = CFG(r, 1);
+    uint16_t port = BAD(3) ? 0 : 443;
+    iothttp_result rc = iothttp_config_add_resolve(cfg, S(r, 2, "iot.example.com"), port,
+                                                   S(r, 4, "127.0.0.1"));
+    iothttp_config_free(cfg);
+    return rc;
+}
+
+static iothttp_result th_iothttp_config_set_deadline(const struct row *r, struct outs *o)
+{
+    (void)o;
+    iothttp_config *cfg = CFG(r, 1);
+    iothttp_result rc = iothttp_config_set_deadline(cfg, U32(r, 2, 5000));
+    iothttp_config_free(cfg);
+    return rc;
+}
+
 /* ---- device ---- */
 
 static iothttp_result th_iothttp_device_new(const struct row *r, struct outs *o)
@@ -1089,6 +1109,19 @@ static const struct row ROWS[] = {
     ROW(iothttp_config_set_proxy, 2, "proxy_url", K_NULL, OK, 0), /* removes it */
     ROW(iothttp_config_set_proxy, 2, "proxy_url", K_EMPTY, INV, 0),
     ROW(iothttp_config_set_proxy, 2, "proxy_url", K_UTF8, INV, NAMES),
+    ROW(iothttp_config_add_resolve, 1, "cfg", K_NULL, INV, NAMES),
+    ROW(iothttp_config_add_resolve, 1, "cfg", K_FREED, INV, NAMES),
+    ROW(iothttp_config_add_resolve, 2, "host", K_NULL, INV, NAMES),
+    ROW(iothttp_config_add_resolve, 2, "host", K_EMPTY, INV, 0),
+    ROW(iothttp_config_add_resolve, 2, "host", K_UTF8, INV, NAMES),
+    ROW(iothttp_config_add_resolve, 3, "port", K_ZERO, INV, 0),
+    ROW(iothttp_config_add_resolve, 4, "address", K_NULL, INV, NAMES),
+    ROW(iothttp_config_add_resolve, 4, "address", K_EMPTY, INV, 0),
+    ROW(iothttp_config_add_resolve, 4, "address", K_UTF8, INV, NAMES),
+    ROW(iothttp_config_set_deadline, 1, "cfg", K_NULL, INV, NAMES),
+    ROW(iothttp_config_set_deadline, 1, "cfg", K_FREED, INV, NAMES),
+    ROW(iothttp_config_set_deadline, 2, "total_ms", K_ZERO, OK, 0), /* 0: no deadline */
+    ROW(iothttp_config_set_deadline, 2, "total_ms", K_HUGE, OK, 0),
     ROW(iothttp_config_allow_plain_http, 1, "cfg", K_NULL, INV, NAMES),
     ROW(iothttp_config_allow_plain_http, 1, "cfg", K_FREED, INV, NAMES),
     /* device */

@@ -30,7 +30,7 @@ pub enum Version {
 }
 
 /// A parsed request head.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Request {
     pub method: String,
     /// The request target exactly as sent (origin form).

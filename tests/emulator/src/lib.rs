@@ -54,6 +54,7 @@ mod sign;
 mod state;
 mod store;
 mod tls;
+pub use tls::CLOUD_HOSTS;
 mod ucloud;
 mod ufile;
 mod upload;

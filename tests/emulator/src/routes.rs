@@ -24,8 +24,46 @@ pub struct Router {
     pub base: Arc<str>,
 }
 
+/// The path prefix of the emulator's route for a cloud's default public host (see
+/// [`crate::tls::CLOUD_HOSTS`]), from the request's `Host`.
+fn host_prefix(req: &Request) -> Option<&'static str> {
+    let host = req.header_values("host").next()?;
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let host = host.to_ascii_lowercase();
+    if !crate::tls::CLOUD_HOSTS.contains(&host.as_str()) {
+        return None;
+    }
+    Some(if host.starts_with("http-") {
+        "/ucloud"
+    } else if host.starts_with("file-") {
+        "/ucloud-file"
+    } else if host.starts_with("iot-as-http.") {
+        "/aliyun"
+    } else if host.starts_with("iot.") {
+        "/aliyun-iot"
+    } else {
+        "/agc"
+    })
+}
+
 impl Handler for Router {
     fn handle(&self, req: &Request, body: &mut dyn Read) -> Response {
+        let routed;
+        let req = match host_prefix(req) {
+            Some(prefix) => {
+                let mut r = req.clone();
+                r.target = format!("{prefix}{}", req.target);
+                routed = r;
+                &routed
+            }
+            None => req,
+        };
         faults::disarm();
         if self.base.starts_with("http://") && is_upload_url_path(req.path()) {
             self.shared

@@ -23,6 +23,27 @@ pub const UNTRUSTED_CA_COMMON_NAME: &str = "iothttp emulator untrusted CA";
 /// The only name in the `wrong-host` leaf.
 pub const WRONG_HOST: &str = "wrong.example";
 
+/// The clouds' default public hosts of the documented regions, which the main listener's
+/// certificate also names: with the library's resolve override pointing them at 127.0.0.1,
+/// a client using the default endpoints (no `set_endpoint`) talks to the emulator, and its
+/// URLs, SNI and host-name checks are the real ones. The listener routes by `Host`.
+pub const CLOUD_HOSTS: &[&str] = &[
+    "http-cn-sh2.iot.ucloud.cn",
+    "http-cn-gd.iot.ucloud.cn",
+    "file-cn-sh2.iot.ucloud.cn",
+    "file-cn-gd.iot.ucloud.cn",
+    "iot-as-http.cn-shanghai.aliyuncs.com",
+    "iot-as-http.cn-beijing.aliyuncs.com",
+    "iot-as-http.cn-shenzhen.aliyuncs.com",
+    "iot-as-http.ap-southeast-1.aliyuncs.com",
+    "iot.cn-shanghai.aliyuncs.com",
+    "iot.cn-beijing.aliyuncs.com",
+    "connect-api.cloud.huawei.com",
+    "connect-api-dre.cloud.huawei.com",
+    "connect-api-dra.cloud.huawei.com",
+    "connect-api-drru.cloud.huawei.com",
+];
+
 /// The generated PKI and the TLS configurations serving it.
 pub struct Pki {
     pub ca_pem: String,
@@ -130,7 +151,8 @@ pub fn generate(now_secs: i64) -> io::Result<Pki> {
     let both = &[&rustls::version::TLS13, &rustls::version::TLS12][..];
 
     let (ca_cert, issuer) = make_ca(CA_COMMON_NAME, valid)?;
-    let (cert, key) = make_leaf(&issuer, &localhost, valid)?;
+    let main_names: Vec<&str> = localhost.iter().chain(CLOUD_HOSTS).copied().collect();
+    let (cert, key) = make_leaf(&issuer, &main_names, valid)?;
     let tls12_config = make_config((cert.clone(), key.clone_key()), &[&rustls::version::TLS12])?;
     let server_config = make_config((cert, key), both)?;
 
