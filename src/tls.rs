@@ -290,7 +290,12 @@ fn handshake_failure(e: io::Error, host: &str) -> ureq::Error {
     if e.get_ref()
         .is_some_and(|r| r.is::<ureq::Error>() || r.is::<rustls::Error>())
     {
-        return map_tls_io(e);
+        return match map_tls_io(e) {
+            // However the transport names it, a handshake that ran out of time is a connect
+            // timeout.
+            ureq::Error::Timeout(_) => ureq::Error::Timeout(ureq::Timeout::Connect),
+            other => other,
+        };
     }
     if e.kind() == io::ErrorKind::TimedOut {
         return ureq::Error::Timeout(ureq::Timeout::Connect);
@@ -374,10 +379,10 @@ impl<In: Transport> Connector<In> for TlsConnector {
                 if left.is_zero() {
                     return Err(ureq::Error::Timeout(ureq::Timeout::Connect));
                 }
-                if left < *t.after {
-                    t.after = ureq::unversioned::transport::time::Duration::Exact(left);
-                    t.reason = ureq::Timeout::Connect;
-                }
+                // The handshake is part of connecting: the rest of the connect budget, not
+                // the per-read I/O timeout.
+                t.after = ureq::unversioned::transport::time::Duration::Exact(left);
+                t.reason = ureq::Timeout::Connect;
             }
             stream.sock.set_timeout(t);
             if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
