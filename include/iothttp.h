@@ -447,6 +447,15 @@ iothttp_result iothttp_config_add_resolve(struct iothttp_config *cfg,
 iothttp_result iothttp_config_set_deadline(struct iothttp_config *cfg, uint32_t total_ms);
 
 /**
+ * Never write the value of header `name` (case-insensitive) into a log line, also at
+ * `IOTHTTP_LOG_TRACE`: for a header given to `iothttp_put` (or sent by a store) that carries a
+ * secret under a name the library cannot recognise. Authorization, cookies, and every name
+ * containing key, token, secret, signature or credential are already hidden.
+ * `IOTHTTP_E_INVALID_ARG` for a NULL, empty or malformed name.
+ */
+iothttp_result iothttp_config_add_secret_header(struct iothttp_config *cfg, const char *name);
+
+/**
  * Make a device on `cloud` (an `iothttp_cloud`). `product`, `device` and `secret` are
  * copied: 1..256 bytes each; product and device without whitespace, '/' or control
  * characters. Endpoints default to the public ones (UCloud cn-sh2, Aliyun cn-shanghai). Nothing

@@ -214,7 +214,7 @@ impl AgcClient {
 
     /// A cached or new access token: (token, generation, obtained by this call).
     fn token(&self, budget: &mut Budget, stale: Option<u64>) -> Result<(Secret, u64, bool)> {
-        let now = self.inner.client.http.corrected_unix_ms();
+        let now = self.inner.client.http.corrected_unix_ms(&self.endpoint());
         let fresh = |t: &Token| Some(t.generation) != stale && now < t.renew_at_ms;
         if let Some(t) = lock(&self.inner.token).as_ref().filter(|t| fresh(t)) {
             return Ok((t.value.clone(), t.generation, false));
@@ -224,7 +224,7 @@ impl AgcClient {
             return Ok((t.value.clone(), t.generation, false));
         }
         let (value, lifetime_s) = self.fetch_token(budget)?;
-        let now = self.inner.client.http.corrected_unix_ms();
+        let now = self.inner.client.http.corrected_unix_ms(&self.endpoint());
         let lifetime_ms = lifetime_s.saturating_mul(1000);
         let renew_at_ms = now.saturating_add(lifetime_ms - (lifetime_ms / 10).min(3_600_000));
         let mut st = lock(&self.inner.token);

@@ -292,7 +292,7 @@ impl AliyunAccount {
         let http = &self.inner.client.http;
         let s = self.settings();
         let endpoint = self.endpoint();
-        let timestamp = iso8601_utc(http.corrected_unix_ms() / 1000);
+        let timestamp = iso8601_utc(http.corrected_unix_ms(&endpoint) / 1000);
         let nonce = format!("{:032x}", http.random_u128());
         let mut params: Vec<(&str, &str)> = vec![
             ("Action", "GenerateOTAUploadURL"),

@@ -44,6 +44,7 @@ pub struct Config {
     pub(crate) allow_plain_http: bool,
     pub(crate) deadline: Option<Duration>,
     pub(crate) resolve: Vec<ResolveEntry>,
+    pub(crate) secret_headers: Vec<String>,
 }
 
 /// A name-resolution override: connections to `host:port` go to `addr` (curl's `--resolve`).
@@ -68,6 +69,7 @@ impl Default for Config {
             allow_plain_http: false,
             deadline: None,
             resolve: Vec::new(),
+            secret_headers: Vec::new(),
         }
     }
 }
@@ -85,6 +87,7 @@ impl std::fmt::Debug for Config {
             .field("allow_plain_http", &self.allow_plain_http)
             .field("deadline", &self.deadline)
             .field("resolve", &self.resolve)
+            .field("secret_headers", &self.secret_headers)
             .finish()
     }
 }
@@ -255,6 +258,26 @@ impl Config {
         self.resolve
             .retain(|e| !(e.host == entry.host && e.port == port));
         self.resolve.push(entry);
+        Ok(self)
+    }
+
+    /// Never log the value of header `name` (case-insensitive), also at TRACE: for a header of
+    /// a store or an API that carries a secret under a name the library cannot recognise. The
+    /// library already hides Authorization, cookies and names with key, token, secret,
+    /// signature or credential in them.
+    pub fn add_secret_header(&mut self, name: &str) -> Result<&mut Self> {
+        if name.is_empty()
+            || name.len() > 256
+            || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+        {
+            return Err(Error::invalid(
+                "secret header name must be 1..256 visible ASCII characters without ':'",
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if !self.secret_headers.contains(&lower) {
+            self.secret_headers.push(lower);
+        }
         Ok(self)
     }
 

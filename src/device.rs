@@ -439,7 +439,7 @@ impl Device {
             ));
         }
         let lifetime = self.inner.dialect.token_lifetime();
-        let now = self.inner.client.http.corrected_unix_ms();
+        let now = self.now_ms();
         let _guard = lock(&self.inner.auth_lock);
         let mut st = lock(&self.inner.token);
         let generation = st.as_ref().map_or(0, |t| t.generation) + 1;
@@ -618,6 +618,16 @@ impl Device {
         Ok(())
     }
 
+    /// Unix ms by the clock of the device's cloud (corrected from its `Date` headers).
+    fn now_ms(&self) -> u64 {
+        let http = &self.inner.client.http;
+        let s = self.read_settings();
+        match &s.endpoint {
+            Some(e) => http.corrected_unix_ms(e),
+            None => http.corrected_unix_ms(&self.inner.dialect.endpoint(&s.region)),
+        }
+    }
+
     /// "UCloud device P/D" for log lines, formatted only when a line is written.
     fn label(&self) -> Label<'_> {
         Label(&self.inner)
@@ -654,7 +664,7 @@ impl Device {
     /// thread that finds another one renewing uses the current token, and after a failed
     /// renewal the next attempt waits an interval (1 s, doubling up to 60 s).
     fn usable_token(&self) -> Result<(Secret, u64, bool)> {
-        let now = self.inner.client.http.corrected_unix_ms();
+        let now = self.now_ms();
         let mut valid = false;
         if let Some(t) = lock(&self.inner.token).as_ref() {
             if !t.needs_renewal(now) || t.renewal_deferred(now) {
@@ -730,7 +740,7 @@ impl Device {
         _guard: MutexGuard<'_, ()>,
         stale: Option<u64>,
     ) -> Result<(Secret, u64, bool)> {
-        let now = self.inner.client.http.corrected_unix_ms();
+        let now = self.now_ms();
         if let Some(t) = lock(&self.inner.token).as_ref() {
             if Some(t.generation) != stale && !t.needs_renewal(now) {
                 return Ok((t.token.clone(), t.generation, false));
@@ -744,7 +754,7 @@ impl Device {
     fn store_new_token(&self) -> Result<(Secret, u64)> {
         let issued = self.authenticate()?;
         let http = &self.inner.client.http;
-        let now = http.corrected_unix_ms();
+        let now = self.now_ms();
         let lifetime = self.inner.dialect.token_lifetime();
         let by_lifetime = now.saturating_add(lifetime.as_millis() as u64);
         let expires = match issued.expires_at_ms {
@@ -776,7 +786,7 @@ impl Device {
         let s = self.settings();
         let http = &self.inner.client.http;
         let url = format!("{}/auth", self.endpoint_of(&s));
-        let ts = s.send_timestamp.then(|| http.corrected_unix_ms());
+        let ts = s.send_timestamp.then(|| http.corrected_unix_ms(&url));
         let (error, certain, server_date) = match self.auth_once(&url, &s, ts) {
             Ok(issued) => return Ok(issued),
             Err((Failure::Timestamp { error, certain }, date)) if ts.is_some() => {
@@ -785,7 +795,7 @@ impl Device {
             Err((f, _)) => return Err(self.auth_failed(f.into_error())),
         };
         let sent = ts.unwrap_or_default();
-        let corrected = http.corrected_unix_ms();
+        let corrected = http.corrected_unix_ms(&url);
         let retry_ts = if corrected.abs_diff(sent) > 60_000 {
             log!(
                 http.logger,
@@ -793,7 +803,7 @@ impl Device {
                 "{}: auth refused ({}); retrying with the clock corrected by {} s from the server's Date",
                 self.label(),
                 error.message(),
-                http.clock_offset_ms() / 1000
+                http.clock_offset_ms(&url) / 1000
             );
             Some(corrected)
         } else if certain || !server_date {

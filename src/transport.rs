@@ -6,7 +6,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -159,13 +159,16 @@ impl Drop for CallScope {
 pub(crate) struct Http {
     agent: Agent,
     deadline: Option<Duration>,
+    /// Header names the caller marked secret (lower case).
+    secret_headers: Vec<String>,
     pub(crate) logger: Logger,
     retry: RetryPolicy,
     allow_plain_http: bool,
     handshakes: Arc<AtomicU64>,
     requests: AtomicU64,
-    /// Server time minus local time, in ms, when the difference is significant.
-    clock_offset_ms: AtomicI64,
+    /// Server time minus local time, in ms, per server (`host:port`), where the difference
+    /// is significant: a store with a wrong `Date` cannot skew the timestamps of device auth.
+    clock_offsets: std::sync::Mutex<Vec<(String, i64)>>,
     rng: AtomicU64,
 }
 
@@ -357,6 +360,16 @@ pub(crate) fn validate_proxy(url: &str) -> Result<()> {
         .map_err(|_| Error::invalid("proxy URL is not a valid http://host:port URL"))
 }
 
+/// Servers whose clock offset is kept (the oldest is forgotten first).
+const MAX_CLOCK_HOSTS: usize = 16;
+
+/// `host[:port]` of a URL (the key of the clock offsets), without user info.
+fn authority_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit('@').next().unwrap_or(authority)
+}
+
 /// `scheme://host[:port]/path` of a URL: never the query (presigned URLs carry signatures
 /// there) nor user info.
 pub(crate) fn loggable_url(url: &str) -> String {
@@ -374,15 +387,28 @@ pub(crate) fn loggable_url(url: &str) -> String {
     }
 }
 
-/// Header names whose values never reach a log line.
+/// Header names whose values never reach a log line (besides those the caller marks, see
+/// [`Config::add_secret_header`]): credentials by name, and any name that says it carries a
+/// key, token, secret, signature or credential (`x-api-key`, `Ocp-Apim-Subscription-Key`,
+/// `x-amz-server-side-encryption-customer-key`, `x-amz-security-token`).
 fn is_sensitive_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     matches!(
         n.as_str(),
-        "authorization" | "proxy-authorization" | "password" | "cookie"
-    ) || ["token", "secret", "signature", "credential", "sign"]
-        .iter()
-        .any(|w| n.contains(w))
+        "authorization" | "proxy-authorization" | "password" | "cookie" | "set-cookie"
+    ) || [
+        "token",
+        "secret",
+        "signature",
+        "credential",
+        "sign",
+        "api-key",
+        "apikey",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+        || n.ends_with("-key")
+        || n == "key"
 }
 
 fn describe_io(e: &io::Error) -> String {
@@ -577,12 +603,13 @@ impl Http {
         Ok(Http {
             agent,
             deadline: cfg.deadline,
+            secret_headers: cfg.secret_headers.clone(),
             logger: cfg.logger(),
             retry: cfg.retry,
             allow_plain_http: cfg.allow_plain_http,
             handshakes,
             requests: AtomicU64::new(0),
-            clock_offset_ms: AtomicI64::new(0),
+            clock_offsets: std::sync::Mutex::new(Vec::new()),
             rng: AtomicU64::new(seed),
         })
     }
@@ -616,15 +643,22 @@ impl Http {
         }
     }
 
-    /// Local time corrected by the skew seen in the servers' `Date` headers, in Unix ms.
-    pub(crate) fn corrected_unix_ms(&self) -> u64 {
-        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+    /// Local time corrected by the skew seen in the `Date` headers of the server of `url`
+    /// (its `host:port`), in Unix ms.
+    pub(crate) fn corrected_unix_ms(&self, url: &str) -> u64 {
+        let offset = self.clock_offset_ms(url);
         (unix_ms_now() as i64).saturating_add(offset).max(0) as u64
     }
 
-    /// The current clock correction, in ms.
-    pub(crate) fn clock_offset_ms(&self) -> i64 {
-        self.clock_offset_ms.load(Ordering::Relaxed)
+    /// The clock correction for the server of `url`, in ms (0 when none is known).
+    pub(crate) fn clock_offset_ms(&self, url: &str) -> i64 {
+        let key = authority_of(url);
+        self.clock_offsets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map_or(0, |(_, o)| *o)
     }
 
     /// Refuse URLs this client must not use (plain http unless allowed, no scheme).
@@ -663,7 +697,12 @@ impl Http {
                 .headers
                 .iter()
                 .map(|(n, v)| {
-                    if is_sensitive_header(n) {
+                    if is_sensitive_header(n)
+                        || self
+                            .secret_headers
+                            .iter()
+                            .any(|s| s.eq_ignore_ascii_case(n))
+                    {
                         format!("{n}: <redacted {} bytes>", v.len())
                     } else {
                         format!("{n}: {v}")
@@ -785,14 +824,26 @@ impl Http {
             Err(_) => return,
         };
         let skew = server_ms - unix_ms_now() as i64;
-        let old = self.clock_offset_ms.load(Ordering::Relaxed);
+        let key = authority_of(from).to_ascii_lowercase();
+        let mut offsets = self.clock_offsets.lock().unwrap_or_else(|e| e.into_inner());
+        let old = offsets
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, o)| *o);
         let new = if skew.abs() >= SKEW_THRESHOLD_MS {
             skew
         } else {
             0
         };
         if (new - old).abs() >= SKEW_THRESHOLD_MS {
-            self.clock_offset_ms.store(new, Ordering::Relaxed);
+            offsets.retain(|(k, _)| *k != key);
+            if new != 0 {
+                if offsets.len() >= MAX_CLOCK_HOSTS {
+                    offsets.remove(0);
+                }
+                offsets.push((key, new));
+            }
+            drop(offsets);
             if new != 0 {
                 log!(
                     self.logger,
@@ -1012,10 +1063,22 @@ mod tests {
             "Password",
             "x-amz-security-token",
             "client_secret",
+            "x-amz-server-side-encryption-customer-key",
+            "X-Api-Key",
+            "Ocp-Apim-Subscription-Key",
+            "x-goog-api-key",
+            "apikey",
         ] {
             assert!(is_sensitive_header(h), "{h}");
         }
-        for h in ["Content-Type", "Content-MD5", "x-amz-date", "Host"] {
+        for h in [
+            "Content-Type",
+            "Content-MD5",
+            "x-amz-date",
+            "Host",
+            "x-amz-server-side-encryption-customer-key-MD5",
+            "x-amz-meta-keyword",
+        ] {
             assert!(!is_sensitive_header(h), "{h}");
         }
     }

@@ -157,13 +157,55 @@ pub(crate) fn xml_error(body: &[u8]) -> Option<(String, String)> {
                 let rest = &text[i + open.len()..];
                 rest.find(&close).map(|j| &rest[..j])
             })
-            .unwrap_or("")
+            .map(xml_unescape)
+            .unwrap_or_default()
             .chars()
             .filter(|c| !c.is_control())
             .take(160)
             .collect()
     };
     Some((field("Code"), field("Message")))
+}
+
+/// XML text with its entities decoded: the five predefined ones and character references
+/// (`&#39;`, `&#x27;`); anything else is kept as written.
+fn xml_unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let decoded = rest.find(';').filter(|&j| j <= 10).and_then(|j| {
+            let name = &rest[1..j];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => name
+                    .strip_prefix("#x")
+                    .or_else(|| name.strip_prefix("#X"))
+                    .map(|h| u32::from_str_radix(h, 16))
+                    .or_else(|| name.strip_prefix('#').map(str::parse::<u32>))
+                    .and_then(|n| n.ok())
+                    .and_then(char::from_u32),
+            };
+            c.map(|c| (c, j))
+        });
+        match decoded {
+            Some((c, j)) => {
+                out.push(c);
+                rest = &rest[j + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Classify a store's reply (S3/OSS/OBS style): 2xx is success; 503/429 retryable; 3xx a
@@ -496,5 +538,15 @@ mod tests {
             )
         );
         assert!(xml_error(b"{}").is_none());
+        // Entities are decoded (OSS writes "The bucket you are attempting to access must be
+        // addressed using the specified endpoint" and friends with &apos; and &quot;).
+        let body = b"<Error><Code>A&amp;B</Code><Message>It&apos;s &quot;x&quot; &lt;1&gt; &#39;y&#x27; &#x1F600; &bogus; & &#xZZ;</Message></Error>";
+        assert_eq!(
+            xml_error(body).unwrap(),
+            (
+                "A&B".to_string(),
+                "It's \"x\" <1> 'y' \u{1F600} &bogus; & &#xZZ;".to_string()
+            )
+        );
     }
 }

@@ -676,3 +676,55 @@ fn failing_renewal_of_a_valid_token_cannot_storm() {
         "{auth_requests} auth requests"
     );
 }
+
+/// The clock correction is kept per server: a store whose `Date` is years off cannot skew
+/// the timestamps of device auth on another host.
+#[test]
+fn a_store_with_a_wrong_date_cannot_skew_device_auth() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            let mut buf = [0u8; 4096];
+            let mut seen = Vec::new();
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nDate: Fri, 01 Jan 1999 00:00:00 GMT\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let env = common::env_with(Default::default(), |cfg| {
+        cfg.allow_plain_http(true);
+    });
+    // A PUT of an empty body to the "store" that lives in 1999.
+    env.client
+        .put(
+            &format!("http://127.0.0.1:{port}/bucket/x"),
+            &[],
+            &mut iothttp::Source::from_bytes(Vec::new()),
+            None,
+        )
+        .unwrap();
+    for cloud in CLOUDS {
+        let dev = env.device(cloud);
+        dev.device.send_timestamp(true);
+        dev.device.auth().unwrap();
+        assert_eq!(
+            env.count(&dev, "auth_requests"),
+            1,
+            "{cloud:?}: the timestamp was skewed"
+        );
+    }
+    assert!(
+        env.log_text().contains("differs from http://127.0.0.1:"),
+        "{}",
+        env.log_text()
+    );
+}

@@ -303,3 +303,21 @@ pub unsafe extern "C" fn iothttp_config_set_deadline(
         Ok(())
     })
 }
+
+/// Never write the value of header `name` (case-insensitive) into a log line, also at
+/// `IOTHTTP_LOG_TRACE`: for a header given to `iothttp_put` (or sent by a store) that carries a
+/// secret under a name the library cannot recognise. Authorization, cookies, and every name
+/// containing key, token, secret, signature or credential are already hidden.
+/// `IOTHTTP_E_INVALID_ARG` for a NULL, empty or malformed name.
+#[no_mangle]
+pub unsafe extern "C" fn iothttp_config_add_secret_header(
+    cfg: *mut iothttp_config,
+    name: *const c_char,
+) -> iothttp_result {
+    guard(|| {
+        let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        let name = unsafe { arg_str(name, "name") }?;
+        cfg.get().add_secret_header(name)?;
+        Ok(())
+    })
+}

@@ -646,6 +646,15 @@ static iothttp_result th_iothttp_config_add_resolve(const struct row *r, struct 
     return rc;
 }
 
+static iothttp_result th_iothttp_config_add_secret_header(const struct row *r, struct outs *o)
+{
+    (void)o;
+    iothttp_config *cfg = CFG(r, 1);
+    iothttp_result rc = iothttp_config_add_secret_header(cfg, S(r, 2, "X-Vendor-Session"));
+    iothttp_config_free(cfg);
+    return rc;
+}
+
 static iothttp_result th_iothttp_config_set_deadline(const struct row *r, struct outs *o)
 {
     (void)o;
@@ -1118,6 +1127,12 @@ static const struct row ROWS[] = {
     ROW(iothttp_config_add_resolve, 4, "address", K_NULL, INV, NAMES),
     ROW(iothttp_config_add_resolve, 4, "address", K_EMPTY, INV, 0),
     ROW(iothttp_config_add_resolve, 4, "address", K_UTF8, INV, NAMES),
+    ROW(iothttp_config_add_secret_header, 1, "cfg", K_NULL, INV, NAMES),
+    ROW(iothttp_config_add_secret_header, 1, "cfg", K_FREED, INV, NAMES),
+    ROW(iothttp_config_add_secret_header, 2, "name", K_NULL, INV, NAMES),
+    ROW(iothttp_config_add_secret_header, 2, "name", K_EMPTY, INV, 0),
+    ROW(iothttp_config_add_secret_header, 2, "name", K_UTF8, INV, NAMES),
+    ROWV(iothttp_config_add_secret_header, 2, "name", K_LONG, 257, INV, 0),
     ROW(iothttp_config_set_deadline, 1, "cfg", K_NULL, INV, NAMES),
     ROW(iothttp_config_set_deadline, 1, "cfg", K_FREED, INV, NAMES),
     ROW(iothttp_config_set_deadline, 2, "total_ms", K_ZERO, OK, 0), /* 0: no deadline */

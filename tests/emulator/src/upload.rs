@@ -289,6 +289,9 @@ pub fn xml_escape(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            // As OSS and OBS (Java serializers) write them: clients must decode them.
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
             _ => out.push(c),
         }
     }
@@ -438,7 +441,7 @@ mod tests {
         let id = request_id();
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);
-        assert_eq!(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;\"'");
+        assert_eq!(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
         assert_eq!(random_id(25).len(), 25);
         let resp = xml_error(403, "AccessDenied", "no", "x-oss-request-id");
         let text = String::from_utf8(resp.body).unwrap();

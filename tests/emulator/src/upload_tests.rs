@@ -750,7 +750,11 @@ fn agc_token_url_and_exact_header_put() {
         (reply.status, xml_code(&reply).as_str()),
         (403, "SignatureDoesNotMatch")
     );
-    assert!(reply.text().contains("'accept'"), "{}", reply.text());
+    assert!(
+        reply.text().contains("&apos;accept&apos;"),
+        "{}",
+        reply.text()
+    );
     let mut changed = as_refs(&lower);
     changed
         .iter_mut()
@@ -759,7 +763,11 @@ fn agc_token_url_and_exact_header_put() {
         .1 = "ureq/3".into();
     let reply = put(&mut c, changed, &data);
     assert_eq!(reply.status, 403);
-    assert!(reply.text().contains("'user-agent'"), "{}", reply.text());
+    assert!(
+        reply.text().contains("&apos;user-agent&apos;"),
+        "{}",
+        reply.text()
+    );
     let missing: Vec<_> = lower
         .iter()
         .filter(|(n, _)| n != "x-amz-date")
@@ -767,7 +775,7 @@ fn agc_token_url_and_exact_header_put() {
         .collect();
     let reply = put(&mut c, missing, &data);
     assert!(
-        reply.text().contains("'x-amz-date' is missing"),
+        reply.text().contains("&apos;x-amz-date&apos; is missing"),
         "{}",
         reply.text()
     );
