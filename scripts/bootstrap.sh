@@ -6,7 +6,8 @@
 #   scripts/bootstrap.sh demo     what c-examples/demo.sh needs: cargo, a C compiler, CMake
 #   scripts/bootstrap.sh test     what tests/run.sh needs: the above plus g++, pkg-config,
 #                                 binutils, valgrind, python3, and for the firmware targets the
-#                                 armv7 and aarch64 cross compilers, qemu-user, and a rustc
+#                                 armv7 and aarch64 cross compilers, qemu-user, iproute2 (the
+#                                 network-namespace tests), and a rustc
 #                                 with the armv7 and aarch64 standard libraries
 #
 # Installing: with apt-get, as root or through `sudo -n`. When it may not install (not root and
@@ -52,7 +53,7 @@ if [[ $mode == test ]]; then
         arm-linux-gnueabihf-g++=g++-arm-linux-gnueabihf
         aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu
         aarch64-linux-gnu-g++=g++-aarch64-linux-gnu
-        qemu-arm=qemu-user qemu-aarch64=qemu-user
+        qemu-arm=qemu-user qemu-aarch64=qemu-user ip=iproute2 unshare=util-linux
     )
 fi
 
