@@ -43,6 +43,7 @@ mod aliyun_ota;
 mod client;
 mod cloud;
 mod config;
+mod counter;
 mod device;
 mod error;
 pub mod ffi;

@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
@@ -18,6 +17,7 @@ use ureq::unversioned::transport::{
     TransportAdapter,
 };
 
+use crate::counter::Counter;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A CA file larger than this is refused (the whole Mozilla bundle is ~220 KB).
@@ -313,7 +313,7 @@ fn handshake_failure(e: io::Error, host: &str) -> ureq::Error {
 /// Wraps plain transports in TLS for `https` URLs.
 pub(crate) struct TlsConnector {
     config: Arc<ClientConfig>,
-    handshakes: Arc<AtomicU64>,
+    handshakes: Arc<Counter>,
     input_buffer: usize,
     output_buffer: usize,
 }
@@ -321,7 +321,7 @@ pub(crate) struct TlsConnector {
 impl TlsConnector {
     pub(crate) fn new(
         config: Arc<ClientConfig>,
-        handshakes: Arc<AtomicU64>,
+        handshakes: Arc<Counter>,
         input_buffer: usize,
         output_buffer: usize,
     ) -> Self {
@@ -389,7 +389,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
                 return Err(handshake_failure(e, bare));
             }
         }
-        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        self.handshakes.fetch_add(1);
         Ok(Some(Either::B(TlsTransport {
             buffers: LazyBuffers::new(self.input_buffer, self.output_buffer),
             stream,

@@ -6,7 +6,6 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +17,7 @@ use ureq::unversioned::transport::{
 use ureq::Agent;
 
 use crate::config::{Config, ResolveEntry, RetryPolicy};
+use crate::counter::Counter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log, Logger};
 use crate::tls::{TlsConnector, TlsFailure};
@@ -164,12 +164,12 @@ pub(crate) struct Http {
     pub(crate) logger: Logger,
     retry: RetryPolicy,
     allow_plain_http: bool,
-    handshakes: Arc<AtomicU64>,
-    requests: AtomicU64,
+    handshakes: Arc<Counter>,
+    requests: Counter,
     /// Server time minus local time, in ms, per server (`host:port`), where the difference
     /// is significant: a store with a wrong `Date` cannot skew the timestamps of device auth.
     clock_offsets: std::sync::Mutex<Vec<(String, i64)>>,
-    rng: AtomicU64,
+    rng: Counter,
 }
 
 impl fmt::Debug for Http {
@@ -548,7 +548,7 @@ impl Http {
     /// Build the agent from a config. Fails on an unusable trust setup.
     pub(crate) fn new(cfg: &Config) -> Result<Http> {
         let tls = crate::tls::client_config(cfg.builtin_roots, &cfg.extra_roots)?;
-        let handshakes = Arc::new(AtomicU64::new(0));
+        let handshakes = Arc::new(Counter::new(0));
         let proxy = match &cfg.proxy {
             Some(url) => Some(
                 ureq::Proxy::new(url)
@@ -608,9 +608,9 @@ impl Http {
             retry: cfg.retry,
             allow_plain_http: cfg.allow_plain_http,
             handshakes,
-            requests: AtomicU64::new(0),
+            requests: Counter::new(0),
             clock_offsets: std::sync::Mutex::new(Vec::new()),
-            rng: AtomicU64::new(seed),
+            rng: Counter::new(seed),
         })
     }
 
@@ -638,8 +638,8 @@ impl Http {
     /// Counters for tests and benchmarks.
     pub(crate) fn stats(&self) -> ClientStats {
         ClientStats {
-            tls_handshakes: self.handshakes.load(Ordering::Relaxed),
-            requests: self.requests.load(Ordering::Relaxed),
+            tls_handshakes: self.handshakes.load(),
+            requests: self.requests.load(),
         }
     }
 
@@ -720,7 +720,7 @@ impl Http {
         if call_left.is_some_and(|l| l.is_zero()) {
             return Err(self.deadline_error(&target));
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.requests.fetch_add(1);
         let started = Instant::now();
         let timeouts = self.timeouts();
         let result = match req.method {
@@ -952,11 +952,11 @@ impl Http {
 
     fn next_random(&self) -> u64 {
         // xorshift64*; a race between threads only makes it more random.
-        let mut x = self.rng.load(Ordering::Relaxed);
+        let mut x = self.rng.load();
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        self.rng.store(x, Ordering::Relaxed);
+        self.rng.store(x);
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
