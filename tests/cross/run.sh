@@ -33,22 +33,7 @@ started_at=$SECONDS
 # shellcheck source=../lib/harness.sh
 source "$root/tests/lib/harness.sh"
 
-cleanup() {
-    local rc=$?
-    emu_stop
-    if ((rc != 0)); then
-        if [[ -s "$work/emulator.log" ]]; then
-            printf '\n--- last lines of the emulator log (%s):\n' "$work/emulator.log" >&2
-            tail -n 15 "$work/emulator.log" >&2
-        fi
-        printf '\ntests/cross/run.sh FAILED (exit %d); work directory kept: %s\n' "$rc" "$work" >&2
-    elif [[ "${IOTHTTP_TEST_KEEP:-0}" == 1 ]]; then
-        printf '\nwork directory kept: %s\n' "$work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
+cleanup_on_exit tests/cross/run.sh
 
 targets=("$@")
 ((${#targets[@]})) || targets=(armv7 aarch64)

@@ -1,5 +1,6 @@
 # Shell helpers shared by tests/c/run.sh, tests/cross/run.sh and c-examples/demo.sh (sourced).
 #
+# Exit:       cleanup_on_exit <script name> (stops the emulator, removes or keeps $work).
 # Reporting:  section <title>; note <text>; fail <text> (exits 1); ran <line> (for the summary);
 #             quiet <log> <command...> (runs it, shows the log's tail and fails if it fails).
 # Emulator:   emu_start <binary> <dir> [emulator args...] starts the cloud emulator, waits for
@@ -29,6 +30,28 @@ quiet() {
     if ! "$@" >"$log" 2>&1; then
         tail -n 60 "$log" >&2
         fail "$* (full output: $log)"
+    fi
+}
+
+# cleanup_on_exit <script name>: on exit stop the emulator; keep $work on failure (showing the
+# emulator log's tail) or with IOTHTTP_TEST_KEEP=1, remove it otherwise.
+cleanup_on_exit() {
+    _cleanup_script="$1"
+    trap _cleanup EXIT
+}
+_cleanup() {
+    local rc=$?
+    emu_stop
+    if ((rc != 0)); then
+        if [[ -s "$work/emulator.log" ]]; then
+            printf '\n--- last lines of the emulator log (%s):\n' "$work/emulator.log" >&2
+            tail -n 15 "$work/emulator.log" >&2
+        fi
+        printf '\n%s FAILED (exit %d); work directory kept: %s\n' "$_cleanup_script" "$rc" "$work" >&2
+    elif [[ "${IOTHTTP_TEST_KEEP:-0}" == 1 ]]; then
+        printf '\nwork directory kept: %s\n' "$work"
+    else
+        rm -rf "$work"
     fi
 }
 
