@@ -1843,7 +1843,12 @@ static void test_resolve_and_deadline(void)
     const char *host = "http-cn-sh2.iot.ucloud.cn";
     struct tdev t;
     REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "resolve") == 0);
-    iothttp_config *cfg = emu_config(10000u, 10000u, 1u, 5u, 20u, NULL, 0);
+    /* The deadline holds a whole auth + publish (slow under valgrind: the margin), and is
+     * far below the I/O timeout (30 s) that would end a hung publish without it. */
+    uint32_t deadline = (uint32_t)(1000 + 2 * time_margin_ms());
+    char deadline_text[64];
+    snprintf(deadline_text, sizeof deadline_text, "deadline of %u ms", deadline);
+    iothttp_config *cfg = emu_config(10000u, 30000u, 1u, 5u, 20u, NULL, 0);
     REQUIRE(cfg != NULL);
     EXPECT(iothttp_config_add_resolve(cfg, host, (uint16_t)port, "127.0.0.2"), IOTHTTP_OK);
     EXPECT(iothttp_config_add_resolve(cfg, "HTTP-CN-SH2.iot.ucloud.cn", (uint16_t)port,
@@ -1853,7 +1858,7 @@ static void test_resolve_and_deadline(void)
            IOTHTTP_E_INVALID_ARG); /* not an IP literal */
     EXPECT(iothttp_config_add_resolve(cfg, "bad host", 443, "127.0.0.1"), IOTHTTP_E_INVALID_ARG);
     EXPECT(iothttp_config_add_resolve(cfg, host, 443, "::1"), IOTHTTP_OK);
-    EXPECT(iothttp_config_set_deadline(cfg, 800), IOTHTTP_OK);
+    EXPECT(iothttp_config_set_deadline(cfg, deadline), IOTHTTP_OK);
     iothttp_client *client = NULL;
     iothttp_device *dev = NULL;
     char url[256], id[IOTHTTP_MESSAGE_ID_LEN];
@@ -1864,13 +1869,13 @@ static void test_resolve_and_deadline(void)
                IOTHTTP_OK) &&
         EXPECT(iothttp_device_set_endpoint(dev, url), IOTHTTP_OK)) {
         EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_OK);
-        /* The server never answers: the deadline (800 ms), not the I/O timeout (10 s). */
+        /* The server never answers: the deadline, not the I/O timeout (30 s). */
         CHECK(emu_commandf("hang publish ucloud %s %s 1", t.product, t.device) == 0);
         uint64_t started = mono_ms();
         EXPECT(publish(dev, &t, id, sizeof id), IOTHTTP_E_TIMEOUT);
         uint64_t took = mono_ms() - started;
-        CHECK(strstr(iothttp_last_error(), "deadline of 800 ms") != NULL);
-        if (!CHECK(took < 800 + time_margin_ms()))
+        CHECK(strstr(iothttp_last_error(), deadline_text) != NULL);
+        if (!CHECK(took < deadline + time_margin_ms()))
             fprintf(stderr, "      the hung publish took %" PRIu64 " ms\n", took);
     }
     iothttp_device_free(dev);
