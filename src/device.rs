@@ -480,7 +480,8 @@ impl Device {
             percent_encode_path(topic)
         );
         self.inner.client.http.check_url(&url, "publish")?;
-        let (token, generation, _) = self.usable_token()?;
+        let now = self.inner.client.http.corrected_unix_ms(&url);
+        let (token, generation, _) = self.usable_token(now)?;
         let first = self.publish_once(&url, &token, payload);
         let refused = match first {
             Err(Failure::TokenRejected(e)) => e,
@@ -588,10 +589,10 @@ impl Device {
                 })?;
                 files.parse_grant(&resp)
             });
-            let grant = match grant {
+            let grant = grant.map_err(|f| f.map(Failure::into_error));
+            let grant = match budget.settle(grant, "the upload URL request") {
                 Ok(g) => g,
-                Err(Some(f)) => return Attempt::Err(f.into_error()),
-                Err(None) => return Attempt::Err(budget.spent("the upload URL request")),
+                Err(e) => return Attempt::Err(e),
             };
             if let Err(e) = http.check_url(&grant.url, "file upload URL from the cloud") {
                 return Attempt::Err(e);
@@ -663,8 +664,8 @@ impl Device {
     /// While the current token is still valid, renewal never holds a publish up for long: a
     /// thread that finds another one renewing uses the current token, and after a failed
     /// renewal the next attempt waits an interval (1 s, doubling up to 60 s).
-    fn usable_token(&self) -> Result<(Secret, u64, bool)> {
-        let now = self.now_ms();
+    /// `now`: Unix ms by the cloud's clock.
+    fn usable_token(&self, now: u64) -> Result<(Secret, u64, bool)> {
         let mut valid = false;
         if let Some(t) = lock(&self.inner.token).as_ref() {
             if !t.needs_renewal(now) || t.renewal_deferred(now) {
@@ -906,7 +907,6 @@ pub(crate) fn check_file_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Renew this long before expiry: a tenth of the lifetime.
 /// When to renew a token valid until `expires` (Unix ms, the token's own expiry where it
 /// states one): a tenth of its real validity before it ends (at least a minute, or half of a
 /// shorter validity), and never earlier than a tenth of the documented `lifetime`. A token that

@@ -376,12 +376,8 @@ pub(crate) fn loggable_url(url: &str) -> String {
     let no_query = url.split(['?', '#']).next().unwrap_or("");
     match no_query.split_once("://") {
         Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let host = authority.rsplit('@').next().unwrap_or(authority);
-            format!("{scheme}://{host}{path}")
+            let path = rest.find('/').map_or("", |i| &rest[i..]);
+            format!("{scheme}://{}{path}", authority_of(no_query))
         }
         None => no_query.to_string(),
     }

@@ -127,31 +127,29 @@ run_publish() {
 # The three upload examples from a build directory; each must show its progress bar reach
 # 100% and the server must hold the file with the right MD5.
 upload_runs=0
+# upload_example <label> <want regex> <program> <args...>: run one upload example; it must
+# succeed, show its progress bar at 100% and print a line matching <want>.
+upload_example() {
+    local label="$1" want="$2" prog="$3" out
+    shift 3
+    out="$("${RUNNER[@]}" "$prog" "$@" 2>&1)" || {
+        printf '%s\n' "$out" >&2
+        fail "$label: ${prog##*/} failed"
+    }
+    grep -q '100%' <<<"$out" || fail "$label: ${prog##*/} showed no complete progress bar"
+    grep -Eq "$want" <<<"$out" || fail "$label: ${prog##*/}: $out"
+}
+
 run_uploads() {
-    local label="$1" dir="$2" out stored file="$work/upload-example.bin" md5
+    local label="$1" dir="$2" stored file="$work/upload-example.bin" md5
     [[ -s "$file" ]] || head -c 300000 /dev/urandom >"$file"
     md5="$(md5sum "$file" | cut -d' ' -f1)"
-    out="$("${RUNNER[@]}" "$dir/upload_file" demoProduct demoDevice demoSecret "$file" \
-        "$IOTHTTP_EMU_UFILE_URL" "$IOTHTTP_EMU_CA" 2>&1)" || {
-        printf '%s\n' "$out" >&2
-        fail "$label: upload_file failed"
-    }
-    grep -q '100%' <<<"$out" || fail "$label: upload_file showed no complete progress bar"
-    grep -q '^uploaded upload-example.bin (300000 bytes)$' <<<"$out" || fail "$label: upload_file: $out"
-    out="$("${RUNNER[@]}" "$dir/ota_upload" demoAccessKeyId demoAccessKeySecret "$file" bin \
-        "$IOTHTTP_EMU_ALIYUN_IOT_URL" "$IOTHTTP_EMU_CA" 2>&1)" || {
-        printf '%s\n' "$out" >&2
-        fail "$label: ota_upload failed"
-    }
-    grep -q '100%' <<<"$out" || fail "$label: ota_upload showed no complete progress bar"
-    grep -Eq '^firmware url: https://.*\.bin$' <<<"$out" || fail "$label: ota_upload: $out"
-    out="$("${RUNNER[@]}" "$dir/agc_upload" demoClientId demoClientSecret 10086 "$file" \
-        "$IOTHTTP_EMU_AGC_URL" "$IOTHTTP_EMU_CA" 2>&1)" || {
-        printf '%s\n' "$out" >&2
-        fail "$label: agc_upload failed"
-    }
-    grep -q '100%' <<<"$out" || fail "$label: agc_upload showed no complete progress bar"
-    grep -Eq '^object id: .+' <<<"$out" || fail "$label: agc_upload: $out"
+    upload_example "$label" '^uploaded upload-example.bin \(300000 bytes\)$' "$dir/upload_file" \
+        demoProduct demoDevice demoSecret "$file" "$IOTHTTP_EMU_UFILE_URL" "$IOTHTTP_EMU_CA"
+    upload_example "$label" '^firmware url: https://.*\.bin$' "$dir/ota_upload" \
+        demoAccessKeyId demoAccessKeySecret "$file" bin "$IOTHTTP_EMU_ALIYUN_IOT_URL" "$IOTHTTP_EMU_CA"
+    upload_example "$label" '^object id: .+' "$dir/agc_upload" \
+        demoClientId demoClientSecret 10086 "$file" "$IOTHTTP_EMU_AGC_URL" "$IOTHTTP_EMU_CA"
     stored="$(emu_control objects | grep -o "\"md5\":\"$md5\"" | wc -l)"
     ((stored >= 3)) || fail "$label: the emulator holds $stored copies with the file's MD5, expected 3"
     emu_control clear-objects >/dev/null
