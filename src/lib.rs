@@ -45,6 +45,7 @@ mod cloud;
 mod config;
 mod counter;
 mod device;
+mod early;
 mod error;
 pub mod ffi;
 #[cfg(feature = "fuzzing")]

@@ -168,6 +168,37 @@ fn timed_out(e: &io::Error) -> bool {
     )
 }
 
+impl TcpTransport {
+    /// After the peer closed or reset the connection under a write: reads into the input
+    /// buffer whatever it sent before (its reply to a request it refused early), until the
+    /// end, an error, a full buffer or a short wait (see [`crate::early`]).
+    fn salvage_reply(&mut self, timeout: &NextTimeout) {
+        let deadline = Instant::now() + crate::early::salvage_wait(left(timeout));
+        loop {
+            let rest = deadline.saturating_duration_since(Instant::now());
+            let stream = &*self.stream;
+            if rest.is_zero()
+                || refresh(&mut self.read_timeout, Some(rest), |t| {
+                    stream.set_read_timeout(t)
+                })
+                .is_err()
+            {
+                return;
+            }
+            let input = self.buffers.input_append_buf();
+            if input.is_empty() {
+                return;
+            }
+            match (&*self.stream).read(input) {
+                Ok(0) => return,
+                Ok(n) => self.buffers.input_appended(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 impl Transport for TcpTransport {
     fn buffers(&mut self) -> &mut dyn Buffers {
         &mut self.buffers
@@ -186,15 +217,21 @@ impl Transport for TcpTransport {
             let output = &self.buffers.output()[written..amount];
             match (&*self.stream).write(output) {
                 Ok(0) => {
+                    self.salvage_reply(&timeout);
                     return Err(ureq::Error::Io(io::Error::new(
                         io::ErrorKind::WriteZero,
                         "connection closed by peer while sending",
-                    )))
+                    )));
                 }
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if timed_out(&e) => return Err(ureq::Error::Timeout(timeout.reason)),
-                Err(e) => return Err(ureq::Error::Io(e)),
+                Err(e) => {
+                    if crate::early::is_peer_close(&e) {
+                        self.salvage_reply(&timeout);
+                    }
+                    return Err(ureq::Error::Io(e));
+                }
             }
         }
         Ok(())

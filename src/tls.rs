@@ -409,6 +409,39 @@ impl fmt::Debug for TlsTransport {
     }
 }
 
+impl TlsTransport {
+    /// After the peer closed or reset the connection under a write: decrypts into the input
+    /// buffer what it sent before (its reply to a request it refused early), until the end,
+    /// an error or a full buffer (see [`crate::early`]). The records are read straight from
+    /// the transport below: reading through the stream would first try to send the TLS
+    /// data still queued, into the closed connection.
+    fn salvage_reply(&mut self, mut timeout: NextTimeout) {
+        let limit = (!timeout.after.is_not_happening()).then(|| *timeout.after);
+        timeout.after =
+            ureq::unversioned::transport::time::Duration::Exact(crate::early::salvage_wait(limit));
+        self.stream.sock.set_timeout(timeout);
+        loop {
+            let more = matches!(self.stream.conn.read_tls(&mut self.stream.sock), Ok(n) if n > 0);
+            if self.stream.conn.process_new_packets().is_err() {
+                return;
+            }
+            loop {
+                let input = self.buffers.input_append_buf();
+                if input.is_empty() {
+                    return;
+                }
+                match self.stream.conn.reader().read(input) {
+                    Ok(n) if n > 0 => self.buffers.input_appended(n),
+                    _ => break,
+                }
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+}
+
 impl Transport for TlsTransport {
     fn buffers(&mut self) -> &mut dyn Buffers {
         &mut self.buffers
@@ -417,8 +450,17 @@ impl Transport for TlsTransport {
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         self.stream.sock.set_timeout(timeout);
         let output = &self.buffers.output()[..amount];
-        self.stream.write_all(output).map_err(map_tls_io)?;
-        self.stream.flush().map_err(map_tls_io)
+        let sent = self
+            .stream
+            .write_all(output)
+            .and_then(|()| self.stream.flush())
+            .map_err(map_tls_io);
+        if let Err(ureq::Error::Io(e)) = &sent {
+            if crate::early::is_peer_close(e) {
+                self.salvage_reply(timeout);
+            }
+        }
+        sent
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {

@@ -325,7 +325,16 @@ impl<T: Transport> Transport for DeadlineTransport<T> {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let t = self.cap(timeout, ureq::Timeout::PerWrite);
-        self.inner.transmit_output(amount, t)
+        let sent = self.inner.transmit_output(amount, t);
+        if sent.is_err() {
+            // What the layers below read back after the peer closed under the write: the
+            // server's early reply, if it sent one.
+            let input = self.inner.buffers().input();
+            if !input.is_empty() {
+                crate::early::stash(input);
+            }
+        }
+        sent
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
@@ -717,6 +726,7 @@ impl Http {
             return Err(self.deadline_error(&target));
         }
         self.requests.fetch_add(1);
+        crate::early::clear();
         let started = Instant::now();
         let timeouts = self.timeouts();
         let result = match req.method {
@@ -753,11 +763,14 @@ impl Http {
                 }
             }
         };
-        let mut resp = result.map_err(|e| {
-            let err = map_ureq(e, &target, timeouts);
-            log!(self.logger, Debug, "{}", err.message());
-            err
-        })?;
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                let err = map_ureq(e, &target, timeouts);
+                log!(self.logger, Debug, "{}", err.message());
+                return self.early_reply(&target, &shown, req.max_reply, err);
+            }
+        };
         let status = resp.status().as_u16();
         LAST_STATUS.with(|c| c.set(status));
         let header = |name: &str| {
@@ -801,6 +814,38 @@ impl Http {
             body,
             date,
             location,
+        })
+    }
+
+    /// After a failed request: the reply the server sent before it closed the connection
+    /// under the body (a store refusing an upload early), or the failure itself.
+    fn early_reply(
+        &self,
+        target: &str,
+        shown: &str,
+        max_reply: usize,
+        err: Error,
+    ) -> Result<Response> {
+        let Some(early) = crate::early::take(max_reply) else {
+            return Err(err);
+        };
+        LAST_STATUS.with(|c| c.set(early.status));
+        log!(
+            self.logger,
+            Debug,
+            "{target} -> {} ({} bytes, sent before the request body was: the server closed \
+             the connection under it)",
+            early.status,
+            early.body.len()
+        );
+        if let Some(d) = early.date {
+            self.note_server_time(d, shown);
+        }
+        Ok(Response {
+            status: early.status,
+            body: early.body,
+            date: early.date,
+            location: early.location,
         })
     }
 

@@ -774,3 +774,105 @@ fn a_source_declared_empty_that_yields_bytes_never_uploads() {
     );
     assert_eq!(objects(&env), Vec::<Value>::new());
 }
+
+// ---------------------------------------------------------------------------- early rejects
+
+/// A store that refuses an upload part-way (answers its error, then resets the connection
+/// under a client that is still sending) is reported with its status and error, after one
+/// attempt: not retried from byte 0 until the budget is gone, not an I/O error.
+#[test]
+fn a_store_that_rejects_early_is_reported_not_retried() {
+    let env = env();
+    let big = data(24 << 20, 30);
+    let check = |e: &iothttp::Error, status: u16, text: &str, op: &str| {
+        assert_eq!(e.http_status(), status, "{op}: {e}");
+        assert!(e.message().contains(text), "{op}: {e}");
+        assert_eq!(op_stat(&env, op, "attempts"), 1, "{op}: {e}");
+        assert_eq!(op_stat(&env, op, "completions"), 0, "{op}: {e}");
+    };
+
+    // Generic presigned PUT.
+    env.control("reject store-put any 100000 AccessDenied 1");
+    let url = format!("{}/bucket/early.bin", env.emu.store_url());
+    let e = env
+        .client
+        .put(&url, &[], &mut Source::from_bytes(big.clone()), None)
+        .unwrap_err();
+    check(&e, 403, "AccessDenied", "store-put");
+    assert!(e.message().contains("Request has expired"), "{e}");
+    assert!(object_ending(&env, "early.bin").is_none());
+
+    // Generic POST form.
+    env.control("reject store-form any 100000 EntityTooLarge 1");
+    let e = env
+        .client
+        .post_form(
+            &env.emu.store_form_url(),
+            &[("key", "early/${filename}")],
+            FormFile {
+                field: "file",
+                file_name: "early.bin",
+                content_type: "application/octet-stream",
+            },
+            &mut Source::from_bytes(big.clone()),
+            None,
+        )
+        .unwrap_err();
+    check(&e, 400, "EntityTooLarge", "store-form");
+
+    // UCloud device file.
+    let dev = ucloud_dev(&env);
+    env.control(&format!("reject file-put {} 100000 -148654 1", dev.key()));
+    let e = dev
+        .device
+        .upload_file(
+            "early.bin",
+            "a/b",
+            &mut Source::from_bytes(big.clone()),
+            None,
+        )
+        .unwrap_err();
+    check(&e, 400, "148654", "file-put");
+
+    // Aliyun OTA: OSS PostObject.
+    let acct = account(&env, "otaKeyEarly", "otaSecretEarly");
+    env.control("reject oss-post account otaKeyEarly 100000 SignatureDoesNotMatch 1");
+    let e = acct
+        .ota_upload(None, &mut Source::from_bytes(big.clone()), None)
+        .unwrap_err();
+    check(&e, 403, "SignatureDoesNotMatch", "oss-post");
+
+    // Huawei AGC: OBS PUT.
+    let a = agc(&env, "agcEarly", "agcEarlySecret");
+    env.control("reject obs-put agc agcEarly 100000 SignatureDoesNotMatch 1");
+    let e = a
+        .upload("100200300", "early.app", &mut Source::from_bytes(big), None)
+        .unwrap_err();
+    check(&e, 403, "SignatureDoesNotMatch", "obs-put");
+}
+
+/// The same over plain HTTP (the TCP transport reads the early reply back itself).
+#[test]
+fn an_early_reject_over_plain_http_is_reported() {
+    let env = common::env_with(
+        iothttp_emulator::Options {
+            plain_http: true,
+            ..iothttp_emulator::Options::default()
+        },
+        |c| {
+            c.allow_plain_http(true);
+        },
+    );
+    env.control("reject store-put any 50000 AccessDenied 1");
+    let url = format!(
+        "{}/store/plain/early.bin",
+        env.emu.plain_base_url().unwrap()
+    );
+    let e = env
+        .client
+        .put(&url, &[], &mut Source::from_bytes(data(24 << 20, 31)), None)
+        .unwrap_err();
+    assert_eq!((e.kind(), e.http_status()), (ErrorKind::Http, 403), "{e}");
+    assert!(e.message().contains("AccessDenied"), "{e}");
+    assert_eq!(op_stat(&env, "store-put", "attempts"), 1, "{e}");
+}

@@ -482,6 +482,46 @@ static void row_stall_put(const struct row *r)
     iothttp_client_free(client);
 }
 
+/* The store answers 403 after 100000 bytes of an 8 MiB body and resets the connection
+ * under the rest: the store's status and error, after one attempt, nothing stored. */
+static void row_reject_put(const struct row *r)
+{
+    (void)r;
+    const char *store = env("IOTHTTP_EMU_STORE_URL");
+    REQUIRE(store != NULL);
+    iothttp_client *client = fast_client();
+    REQUIRE(client != NULL);
+    uint8_t *data = malloc(STALL_LEN);
+    iothttp_source *src = NULL;
+    char name[96], key[160], url[512];
+    unique_name(name, sizeof name, "reject");
+    snprintf(key, sizeof key, "reject/%s.bin", name);
+    snprintf(url, sizeof url, "%s/%s", store, key);
+    if (CHECK(data != NULL)) {
+        memset(data, 5, STALL_LEN);
+        EXPECT(iothttp_source_from_memory(data, STALL_LEN, &src), IOTHTTP_OK);
+    }
+    if (src != NULL
+        && CHECK(emu_command("reject store-put any 100000 AccessDenied 1", NULL, 0) == 0)) {
+        uint64_t started = mono_ms();
+        iothttp_result rc = iothttp_put(client, url, NULL, 0, src, NULL, NULL);
+        observe(rc, started);
+        EXPECT(rc, IOTHTTP_E_HTTP);
+        if (!CHECK(iothttp_last_http_status() == 403))
+            fprintf(stderr, "      HTTP status %u\n", iothttp_last_http_status());
+        /* The store's own error, on the first attempt (no retry from byte 0). */
+        if (!CHECK(strstr(iothttp_last_error(), "AccessDenied") != NULL
+                   && strstr(iothttp_last_error(), "attempts") == NULL))
+            fprintf(stderr, "      error: %s\n", safe_str(iothttp_last_error()));
+        struct stored o;
+        if (!CHECK(emu_object("store", key, &o) != 0))
+            fprintf(stderr, "      object store %s exists: %s\n", key, o.json);
+    }
+    iothttp_source_free(src);
+    free(data);
+    iothttp_client_free(client);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Malformed replies: bad responses, bounded memory, the device still works
  * ------------------------------------------------------------------------------------- */
@@ -846,6 +886,7 @@ static const struct row ROWS[] = {
         "trickle", 1, IOTHTTP_E_TIMEOUT, 0, 0, 1),
     ROW(accept_no_tls, SERIAL, row_accept_no_tls, U, "", 1, IOTHTTP_E_CONNECT, 0, 0, 0),
     ROW(stall_read_put_8mib, SERIAL, row_stall_put, U, "", 1, IOTHTTP_E_TIMEOUT, 0, 0, 0),
+    ROW(reject_put_early_8mib, SERIAL, row_reject_put, U, "", 1, IOTHTTP_E_HTTP, 0, 0, 0),
     /* Mangled publish replies (processed: the message was recorded first). */
     ROW(reply_publish_ucloud_garbage, SHARED, row_reply_publish, U,
         "garbage", 1, IOTHTTP_E_BAD_RESPONSE, 0, 0, 1),

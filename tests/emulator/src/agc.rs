@@ -345,6 +345,9 @@ pub fn obs_put(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response 
     if let Some(resp) = faults.answer(s3_injected) {
         return resp;
     }
+    if let Some(resp) = faults.reject(body, s3_injected) {
+        return resp;
+    }
     let Some(grant) = grant else {
         return s3_error(
             "SignatureDoesNotMatch",

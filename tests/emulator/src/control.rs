@@ -27,6 +27,7 @@ disable <cloud> <product> <device> | enable <cloud> <product> <device> | \
 add-account <access_key_id> <secret> | add-agc-client <client_id> <secret> | \
 fail <op> <subject> <code|http503|http429|http302|http500|http404> <count> | \
 delay <op> <subject> <ms> <count> | cut <op> <subject> <after-bytes> <count> | \
+reject <op> <subject> <after-bytes> <code|httpNNN> <count> | \
 reply <op> <subject> <garbage|empty|notjson|truncated|missing|bigid|huge|hugeheader> <count> | \
 drop <op> <subject> <before-request|before-reply|after-processing|mid-reply> <count> | \
 hang <op> <subject> <count> | trickle <op> <subject> <bytes-per-second> <count> | \
@@ -42,7 +43,7 @@ clear-objects | handshakes | handshakes-all | connections | reset-faults | log o
 op and subject: auth|publish <cloud> <product> <device>, \
 file-url|file-put ucloud <product> <device>, ota-url|oss-post account <access_key_id>, \
 agc-token|agc-url|obs-put agc <client_id>, store-put|store-form any; \
-every upload op also takes the subject any; cut, stall-read: file-put|oss-post|obs-put|store-put|store-form; \
+every upload op also takes the subject any; cut, reject, stall-read: file-put|oss-post|obs-put|store-put|store-form; \
 a request takes at most one of fail, cut, reply/drop/hang/trickle/stall-read (first that is pending, in that order; \
 delay adds to any); NOT processed (nothing recorded or stored): drop before-request (closes once the head \
 has arrived, body unread; ops whose subject is in the body have read that small body), drop before-reply \
@@ -509,6 +510,30 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
             }
             Ok("armed".into())
         }
+        "reject" => {
+            let what = "reject <op> <subject> <after-bytes> <code|http503|http429|http302|http500|http404> <count>";
+            let op = args
+                .first()
+                .and_then(|a| Op::parse(a))
+                .ok_or_else(|| usage(what))?;
+            if !op.has_upload_body() {
+                return Err(format!(
+                    "reject applies to file-put, oss-post, obs-put, store-put and store-form, not {}",
+                    op.name()
+                ));
+            }
+            let (subject, rest) = parse_subject(op, &args[1..])?;
+            let [bytes, value, count] = rest else {
+                return Err(usage(what));
+            };
+            let bytes: u64 = parse_num(bytes, "after-bytes")?;
+            let fault = parse_fault(op, &subject, value)?;
+            let count = parse_count(count)?;
+            shared
+                .lock()
+                .add_reject_rule(op, subject, bytes, fault, count);
+            Ok("armed".into())
+        }
         "reply" | "drop" | "hang" | "trickle" | "stall-read" => {
             let what = match command {
                 "reply" => {
@@ -851,6 +876,10 @@ mod tests {
             "cut file-put ucloud p d 0 1",
             "cut oss-post any 100 3",
             "cut store-form any 100 1",
+            "reject store-put any 100000 AccessDenied 1",
+            "reject file-put ucloud p d 0 -148654 2",
+            "reject oss-post account ak 10 SignatureDoesNotMatch 1",
+            "reject obs-put agc c 10 http503 1",
         ] {
             assert_eq!(run(ok).as_deref(), Ok("armed"), "{ok}");
         }
@@ -868,6 +897,11 @@ mod tests {
             "fail nothing any BadDigest 1",
             "cut agc-url agc c 10 1",
             "cut store-put any x 1",
+            "reject publish ucloud p d 100 130 1",
+            "reject store-put any 100 Nope 1",
+            "reject store-put any x AccessDenied 1",
+            "reject store-put any 100 AccessDenied",
+            "reject store-put any 100 AccessDenied 0",
         ] {
             assert!(run(bad).is_err(), "{bad}");
         }

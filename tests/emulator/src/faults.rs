@@ -66,6 +66,8 @@ pub struct Faults {
     pub fail: Option<Injected>,
     /// `cut` after this many body bytes.
     pub cut: Option<u64>,
+    /// `reject`: after this many body bytes, answer this error and reset the connection.
+    pub reject: Option<(u64, Injected)>,
     /// A connection fault that replaces processing: return this at once.
     pub silent: Option<Response>,
 }
@@ -79,12 +81,31 @@ impl Faults {
             None => self.silent.take(),
         }
     }
+
+    /// A `reject` rule's answer: reads (and discards) its number of body bytes, then
+    /// answers its error (made by `injected`) and closes the connection at once, the rest of
+    /// the body unread, so the kernel resets it under a client that is still sending — the
+    /// way a store refuses an upload early. None when no reject rule is pending.
+    pub fn reject(
+        &mut self,
+        body: &mut dyn std::io::Read,
+        injected: impl FnOnce(Injected) -> Response,
+    ) -> Option<Response> {
+        let (after, fault) = self.reject.take()?;
+        if std::io::copy(&mut std::io::Read::take(body, after), &mut std::io::sink()).is_err() {
+            return Some(Response::abort());
+        }
+        let mut resp = injected(fault).closing();
+        resp.plan_mut().name = "reject";
+        resp.plan_mut().delivery = Delivery::ThenReset;
+        Some(resp)
+    }
 }
 
 /// Consumes the pending rules of (op, subject) (the op's `any` rules when no specific one
 /// is pending): sleeps for a delay rule, arms a reply fault, returns the rest.
 pub fn take(shared: &Shared, op: Op, subject: &Subject) -> Faults {
-    let (delay, fail, cut, conn) = {
+    let (delay, fail, cut, reject, conn) = {
         let mut state = shared.lock();
         let delay = state.take_delay(op, subject);
         let fail = state.take_fail(op, subject);
@@ -93,12 +114,17 @@ pub fn take(shared: &Shared, op: Op, subject: &Subject) -> Faults {
         } else {
             None
         };
-        let conn = if fail.is_none() && cut.is_none() {
+        let reject = if fail.is_none() && cut.is_none() && op.has_upload_body() {
+            state.take_reject(op, subject)
+        } else {
+            None
+        };
+        let conn = if fail.is_none() && cut.is_none() && reject.is_none() {
             state.take_conn(op, subject)
         } else {
             None
         };
-        (delay, fail, cut, conn)
+        (delay, fail, cut, reject, conn)
     };
     if let Some(ms) = delay {
         std::thread::sleep(Duration::from_millis(ms));
@@ -106,6 +132,7 @@ pub fn take(shared: &Shared, op: Op, subject: &Subject) -> Faults {
     let mut faults = Faults {
         fail,
         cut,
+        reject,
         silent: None,
     };
     match conn {

@@ -109,6 +109,9 @@ pub enum Delivery {
     Partial(u64),
     /// Everything, at this many bytes per second, a small write at a time.
     Trickle(u64),
+    /// Everything, then the connection is closed at once: no lingering and no draining of
+    /// an unread body (the kernel resets a connection closed with unread bytes).
+    ThenReset,
 }
 
 /// Generated body bytes, sent after [`Response::body`] from a small buffer.
@@ -782,7 +785,8 @@ pub fn serve(stream: &mut dyn Stream, handler: &dyn Handler) -> Outcome {
         }
         // An unread body is discarded so the connection stays usable, unless the client is
         // still waiting for `100 Continue` (it may never send it) or it is huge.
-        let drain = remaining > 0 && !continue_pending && remaining <= DRAIN_LIMIT;
+        let reset = resp.plan().delivery == Delivery::ThenReset;
+        let drain = remaining > 0 && !continue_pending && remaining <= DRAIN_LIMIT && !reset;
         let close =
             resp.close || !req.keep_alive || handler.stopping() || (remaining > 0 && !drain);
         handler.log(Some(&req), &resp);
@@ -799,8 +803,9 @@ pub fn serve(stream: &mut dyn Stream, handler: &dyn Handler) -> Outcome {
                 return Outcome::Done;
             }
         }
-        if matches!(resp.plan().delivery, Delivery::Partial(_)) {
-            // The rest of the reply never comes: drop without close_notify.
+        if reset || matches!(resp.plan().delivery, Delivery::Partial(_)) {
+            // The rest of the reply never comes (or the connection is reset under a client
+            // still sending): drop without close_notify.
             return Outcome::Abort;
         }
         if close {

@@ -318,6 +318,9 @@ pub fn post_object(shared: &Shared, base: &str, req: &Request, body: &mut dyn Re
     if let Some(resp) = faults.answer(injected) {
         return resp;
     }
+    if let Some(resp) = faults.reject(mp.get_mut(), injected) {
+        return resp;
+    }
     if let Some(after) = faults.cut {
         mp.get_mut().arm_cut(after);
     }
@@ -417,6 +420,9 @@ pub fn post_form(shared: &Shared, base: &str, req: &Request, body: &mut dyn Read
     const ID: &str = "x-amz-request-id";
     let mut faults = faults::take(shared, Op::StoreForm, &Subject::Any);
     if let Some(resp) = faults.answer(injected) {
+        return resp;
+    }
+    if let Some(resp) = faults.reject(body, injected) {
         return resp;
     }
     let Some(boundary) = multipart::boundary(req) else {

@@ -505,6 +505,7 @@ pub struct State {
     fail_rules: HashMap<RuleKey, VecDeque<Rule<Injected>>>,
     delay_rules: HashMap<RuleKey, VecDeque<Rule<u64>>>,
     cut_rules: HashMap<RuleKey, VecDeque<Rule<u64>>>,
+    reject_rules: HashMap<RuleKey, VecDeque<Rule<(u64, Injected)>>>,
     conn_rules: HashMap<RuleKey, VecDeque<Rule<ConnFault>>>,
     token_ttl_secs: [u64; 2],
     next_message_id: [u64; 2],
@@ -595,6 +596,7 @@ impl Default for State {
             fail_rules: HashMap::new(),
             delay_rules: HashMap::new(),
             cut_rules: HashMap::new(),
+            reject_rules: HashMap::new(),
             conn_rules: HashMap::new(),
             token_ttl_secs: [DEFAULT_TOKEN_TTL_SECS; 2],
             next_message_id: [UCLOUD_FIRST_MESSAGE_ID, ALIYUN_FIRST_MESSAGE_ID],
@@ -723,6 +725,22 @@ impl State {
         push_rule(&mut self.cut_rules, (op, subject), after_bytes, count);
     }
 
+    pub fn add_reject_rule(
+        &mut self,
+        op: Op,
+        subject: Subject,
+        after_bytes: u64,
+        fault: Injected,
+        count: u32,
+    ) {
+        push_rule(
+            &mut self.reject_rules,
+            (op, subject),
+            (after_bytes, fault),
+            count,
+        );
+    }
+
     pub fn add_conn_rule(&mut self, op: Op, subject: Subject, fault: ConnFault, count: u32) {
         push_rule(&mut self.conn_rules, (op, subject), fault, count);
     }
@@ -742,6 +760,11 @@ impl State {
         take_rule(&mut self.cut_rules, op, subject)
     }
 
+    /// Consumes one use of the first pending reject rule for (op, subject).
+    pub fn take_reject(&mut self, op: Op, subject: &Subject) -> Option<(u64, Injected)> {
+        take_rule(&mut self.reject_rules, op, subject)
+    }
+
     /// Consumes one use of the first pending connection or reply fault rule for (op, subject).
     pub fn take_conn(&mut self, op: Op, subject: &Subject) -> Option<ConnFault> {
         take_rule(&mut self.conn_rules, op, subject)
@@ -751,6 +774,7 @@ impl State {
         self.fail_rules.clear();
         self.delay_rules.clear();
         self.cut_rules.clear();
+        self.reject_rules.clear();
         self.conn_rules.clear();
     }
 

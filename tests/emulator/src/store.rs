@@ -30,6 +30,9 @@ pub fn put(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
     if let Some(resp) = faults.answer(s3_injected) {
         return resp;
     }
+    if let Some(resp) = faults.reject(body, s3_injected) {
+        return resp;
+    }
     let key = percent_decode(req.path().trim_start_matches("/store/")).unwrap_or_default();
     if key.is_empty() {
         return s3_error("InvalidArgument", Some("The object key is empty."));

@@ -242,6 +242,9 @@ pub fn put(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
     if let Some(resp) = faults.answer(injected) {
         return resp;
     }
+    if let Some(resp) = faults.reject(body, injected) {
+        return resp;
+    }
 
     let Some(grant) = grant else {
         return error(INVALID_SIGNATURE, "invalid signature");
