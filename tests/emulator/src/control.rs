@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 
 use crate::sign::json_str;
 use crate::state::{
-    ConnFault, DeviceKey, DropWhen, Injected, Op, Port, ReplyKind, Shared, StoreKind, StoredObject,
-    Subject, SubjectKind, UrlKind,
+    ConnFault, DeviceKey, DlFault, DlKind, DropWhen, Injected, Op, Port, ReplyKind, Shared,
+    StoreKind, StoredObject, Subject, SubjectKind, UrlKind,
 };
-use crate::{agc, aliyun, oss, ota, ucloud, ufile, Cloud};
+use crate::{agc, aliyun, download, oss, ota, ucloud, ufile, Cloud};
 
 /// Longest accepted control line.
 const MAX_LINE: u64 = 64 * 1024;
@@ -32,6 +32,9 @@ reply <op> <subject> <garbage|empty|notjson|truncated|missing|bigid|huge|hugehea
 drop <op> <subject> <before-request|before-reply|after-processing|mid-reply> <count> | \
 hang <op> <subject> <count> | trickle <op> <subject> <bytes-per-second> <count> | \
 stall-read <op> <subject> <after-bytes> <count> | accept-no-tls on|off | upload-urls http|https | \
+dl-object <name> <size> <seed> | dl-info <name> | dl-stats <name> | serve-dir <dir> | clear-dl | \
+ignore-range download <subject> <count> | change download <subject> <count> | \
+lie-length download <subject> <delta> <count> | corrupt download <subject> <offset> <count> | \
 expire <cloud> <product> <device> | revoke <cloud> <product> <device> | \
 expire agc <client_id> | revoke agc <client_id> | \
 token-ttl <cloud|agc> <seconds> | url-ttl <ufile|oss|obs> <seconds> | \
@@ -42,8 +45,9 @@ clear-objects | handshakes | handshakes-all | connections | reset-faults | log o
 (cloud: ucloud|aliyun; store: ufile|oss|obs|store|store-form; \
 op and subject: auth|publish <cloud> <product> <device>, \
 file-url|file-put ucloud <product> <device>, ota-url|oss-post account <access_key_id>, \
-agc-token|agc-url|obs-put agc <client_id>, store-put|store-form any; \
-every upload op also takes the subject any; cut, reject, stall-read: file-put|oss-post|obs-put|store-put|store-form; \
+agc-token|agc-url|obs-put agc <client_id>, store-put|store-form any, download any|<name>|files/<path>; \
+every upload op also takes the subject any; cut: file-put|oss-post|obs-put|store-put|store-form|download; \
+reject, stall-read: file-put|oss-post|obs-put|store-put|store-form; \
 a request takes at most one of fail, cut, reply/drop/hang/trickle/stall-read (first that is pending, in that order; \
 delay adds to any); NOT processed (nothing recorded or stored): drop before-request (closes once the head \
 has arrived, body unread; ops whose subject is in the body have read that small body), drop before-reply \
@@ -61,6 +65,26 @@ gives up; upload-urls http: UFile URL, OTA Host/FirmwareUrl, AGC url use http://
 the TLS port); upload-stats plain_http_uploads counts requests that came over plain HTTP to /ufile, /oss, /obs; \
 handshakes-all: per listener (https, http, untrusted, expired, wrong-host, tls12, future) connections, handshakes, \
 failed_handshakes, silent, plain_http; reset-faults clears every rule, skew, accept-no-tls and upload-urls; \
+DOWNLOADS: GET|HEAD /dl/<name> serves a dl-object (size up to 64 GiB of pseudo-random bytes made from seed \
+on demand, never stored; the reply: name, size, seed, changes, etag, last_modified, md5, sha256, the digests \
+null above 16 MiB: dl-info computes them once and caches them), GET|HEAD /files/<path> a file under serve-dir \
+(streamed from disk; 404 when missing, a directory, or a path with . or .. segments); every answer has a strong \
+ETag, Last-Modified, Accept-Ranges: bytes, Content-Type application/octet-stream; one Range bytes=N-|N-M|-S on \
+a GET gives 206 with Content-Range bytes a-b/size, a first byte at or past the end (or -0) 416 with \
+Content-Range bytes */size, a malformed or multi-range Range is ignored (200); an If-Range (an ETag compared \
+strongly, or exactly the Last-Modified date) that does not match gives 200 with the whole object; \
+dl-stats (a dl-object name or files/<path>): requests, heads, full (200), ranged (206), unsatisfiable (416), \
+faults, bytes_sent, seed, changes, etag, recent (method, range, if_range, status of the last 16 requests); \
+clear-dl forgets the dl-objects, the download stats and serve-dir; op download takes fail http503|http429|\
+http302|http500|http404, delay, reply/drop/hang/trickle (as above), cut <after-bytes> (status, headers and \
+after-bytes body bytes, then the connection dropped without close_notify; it leaves connection faults pending), \
+and, each kind its own queue so that one GET answered 200/206 takes one of each (HEAD and 416 take only \
+delay, fail and connection faults): ignore-range (a 206 becomes 200 with the whole object; taken only by a \
+request that would get 206), change (the request is served, then the object becomes the content of seed+1 \
+with a new ETag and Last-Modified; dl-objects only), lie-length <delta> (Content-Length = real + delta, \
+nonzero: negative sends every byte anyway, the surplus left on the connection; positive sends the real bytes, \
+then drops the connection), corrupt <offset> (the byte at that absolute offset of the object XOR 0xff; taken \
+only by a request that serves that byte); \
 codes: auth/publish/file-url the cloud's numbers, file-put -148643|-148654|-148655|-148656, \
 agc-token/agc-url 205524992|205524993|204144641, ota-url Throttling.User|ServiceUnavailable|\
 InternalError|SignatureDoesNotMatch|InvalidAccessKeyId.NotFound|SignatureNonceUsed|\
@@ -175,6 +199,9 @@ fn parse_fault(op: Op, subject: &Subject, s: &str) -> Result<Injected, String> {
         Op::OtaUrl => named(ota::code_name(s)),
         Op::OssPost | Op::StoreForm => named(oss::code_name(s)),
         Op::ObsPut | Op::StorePut => named(agc::s3_code_name(s)),
+        Op::Download => Err(format!(
+            "download fails with http503|http429|http302|http500|http404, not '{s}'"
+        )),
     }
 }
 
@@ -182,6 +209,13 @@ fn parse_fault(op: Op, subject: &Subject, s: &str) -> Result<Injected, String> {
 fn parse_subject<'a>(op: Op, args: &'a [&'a str]) -> Result<(Subject, &'a [&'a str]), String> {
     let kind = op.subject_kind();
     let first = *args.first().ok_or("missing subject")?;
+    if kind == SubjectKind::Object {
+        let subject = match first {
+            "any" => Subject::Any,
+            name => Subject::Object(name.to_string()),
+        };
+        return Ok((subject, &args[1..]));
+    }
     let (subject, rest) = match first {
         "any" => (Subject::Any, &args[1..]),
         "account" | "agc" => {
@@ -216,6 +250,7 @@ fn parse_subject<'a>(op: Op, args: &'a [&'a str]) -> Result<(Subject, &'a [&'a s
             SubjectKind::Account => "account <access_key_id> | any",
             SubjectKind::Agc => "agc <client_id> | any",
             SubjectKind::AnyOnly => "any",
+            SubjectKind::Object => "any | <name> | files/<path>",
         };
         return Err(format!("{} takes the subject {expected}", op.name()));
     }
@@ -498,9 +533,9 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
                     shared.lock().add_delay_rule(op, subject, ms, count);
                 }
                 _ => {
-                    if !op.has_upload_body() {
+                    if !op.has_upload_body() && op != Op::Download {
                         return Err(format!(
-                            "cut applies to file-put, oss-post, obs-put, store-put and store-form, not {}",
+                            "cut applies to file-put, oss-post, obs-put, store-put, store-form and download, not {}",
                             op.name()
                         ));
                     }
@@ -563,6 +598,63 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
             let fault = parse_conn_fault(command, op, value)?;
             shared.lock().add_conn_rule(op, subject, fault, count);
             Ok("armed".into())
+        }
+        "ignore-range" | "change" | "lie-length" | "corrupt" => {
+            let kind = DlKind::parse(command).ok_or("unknown download fault")?;
+            let what = match kind {
+                DlKind::LieLength => "lie-length download <subject> <delta> <count>",
+                DlKind::Corrupt => "corrupt download <subject> <offset> <count>",
+                DlKind::IgnoreRange => "ignore-range download <subject> <count>",
+                DlKind::Change => "change download <subject> <count>",
+            };
+            match args.first() {
+                Some(&"download") => {}
+                Some(other) if Op::parse(other).is_some() => {
+                    return Err(format!("{command} applies to download only, not {other}"))
+                }
+                _ => return Err(usage(what)),
+            }
+            let (subject, rest) = parse_subject(Op::Download, &args[1..])?;
+            let fault = match (kind, rest) {
+                (DlKind::IgnoreRange, [_]) => DlFault::IgnoreRange,
+                (DlKind::Change, [_]) => DlFault::Change,
+                (DlKind::LieLength, [delta, _]) => match parse_num::<i64>(delta, "delta")? {
+                    0 => return Err("delta must not be 0".into()),
+                    delta => DlFault::LieLength(delta),
+                },
+                (DlKind::Corrupt, [offset, _]) => DlFault::Corrupt(parse_num(offset, "offset")?),
+                _ => return Err(usage(what)),
+            };
+            let count = parse_count(rest[rest.len() - 1])?;
+            shared.lock().add_dl_rule(subject, fault, count);
+            Ok("armed".into())
+        }
+        "dl-object" => {
+            arity(3, "dl-object <name> <size> <seed>")?;
+            let size = parse_num(args[1], "size")?;
+            let seed = parse_num(args[2], "seed")?;
+            download::define(shared, args[0], size, seed)
+        }
+        "dl-info" | "dl-stats" => {
+            arity(1, &format!("{command} <name>"))?;
+            if command == "dl-info" {
+                download::info(shared, args[0])
+            } else {
+                download::stats(shared, args[0])
+            }
+        }
+        "serve-dir" => {
+            let (_, dir) = split_words(line, 1);
+            let dir = dir.trim_end();
+            if dir.is_empty() {
+                return Err(usage("serve-dir <dir>"));
+            }
+            download::serve_dir(shared, dir)
+        }
+        "clear-dl" => {
+            arity(0, "clear-dl")?;
+            shared.lock().clear_downloads();
+            Ok("downloads cleared".into())
         }
         "accept-no-tls" => {
             arity(1, "accept-no-tls on|off")?;
@@ -915,5 +1007,90 @@ mod tests {
         assert_eq!(run("reset-faults").as_deref(), Ok("faults cleared"));
         assert_eq!(run("clear-objects").as_deref(), Ok("objects cleared"));
         assert!(run("help").unwrap().contains("url-ttl"));
+    }
+
+    #[test]
+    fn download_commands() {
+        let shared = Shared::default();
+        let run = |s: &str| execute(&shared, s);
+        let json: serde_json::Value =
+            serde_json::from_str(&run("dl-object fw 10 1").unwrap()).unwrap();
+        assert_eq!(json["etag"], "\"dl-0000000000000001-a\"");
+        assert_eq!(json["md5"], crate::dl_digests(1, 10).0.as_str());
+        assert!(run("dl-object fw 68719476737 1").is_err());
+        assert!(run("dl-object big 68719476736 1")
+            .unwrap()
+            .contains("\"md5\":null"));
+        for ok in [
+            "cut download any 0 1",
+            "cut download fw 100 2",
+            "cut download files/a/b.bin 100 2",
+            "fail download any http503 1",
+            "fail download fw http404 1",
+            "delay download any 10 1",
+            "ignore-range download any 1",
+            "change download fw 2",
+            "lie-length download any -10 1",
+            "lie-length download any 10 1",
+            "corrupt download any 0 1",
+            "corrupt download fw 68719476735 1",
+            "trickle download any 100 1",
+            "hang download any 1",
+            "drop download fw before-reply 1",
+            "reply download any truncated 1",
+        ] {
+            assert_eq!(run(ok).as_deref(), Ok("armed"), "{ok}");
+        }
+        for bad in [
+            "dl-object fw 10",
+            "dl-object fw -1 1",
+            "dl-object fw 10 x",
+            "dl-object a/b 10 1",
+            "dl-object any 10 1",
+            "dl-object .. 10 1",
+            "fail download any 130 1",
+            "fail download any AccessDenied 1",
+            "reject download any 10 http503 1",
+            "stall-read download any 10 1",
+            "reply download any bigid 1",
+            "ignore-range store-put any 1",
+            "ignore-range download any",
+            "ignore-range download any 1 1",
+            "change download any 0",
+            "lie-length download any 0 1",
+            "lie-length download any x 1",
+            "lie-length download any 10",
+            "corrupt download any -1 1",
+            "corrupt download any 1",
+            "corrupt",
+            "dl-info",
+            "dl-info nope",
+            "dl-stats nope",
+            "serve-dir",
+            "serve-dir /nonexistent/dir",
+            "clear-dl x",
+        ] {
+            assert!(run(bad).is_err(), "{bad}");
+        }
+        assert!(run("dl-info fw").unwrap().contains("\"seed\":1"));
+        assert!(run("dl-stats fw").unwrap().contains("\"requests\":0"));
+        let dir = std::env::temp_dir();
+        assert!(run(&format!("serve-dir {} ", dir.display()))
+            .unwrap()
+            .starts_with("serving /"));
+        assert_eq!(run("clear-dl").as_deref(), Ok("downloads cleared"));
+        assert!(shared.lock().serve_dir.is_none());
+        assert!(run("dl-info fw").is_err());
+        let help = run("help").unwrap();
+        for word in [
+            "dl-object <name> <size> <seed>",
+            "serve-dir <dir>",
+            "ignore-range download",
+            "lie-length download <subject> <delta> <count>",
+            "corrupt download <subject> <offset> <count>",
+            "Content-Range bytes */size",
+        ] {
+            assert!(help.contains(word), "help lacks {word}");
+        }
     }
 }

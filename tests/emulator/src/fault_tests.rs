@@ -51,7 +51,7 @@ fn tls_stream(url: &str, ca_pem: &str, read_timeout: Duration) -> Tls {
 }
 
 /// A [`Client`] on the main HTTPS port whose reads time out after `read_timeout`.
-fn client_with_timeout(emu: &Emulator, read_timeout: Duration) -> Client {
+pub(crate) fn client_with_timeout(emu: &Emulator, read_timeout: Duration) -> Client {
     Client {
         conn: BufReader::new(Box::new(tls_stream(
             &emu.base_url(),
@@ -87,7 +87,7 @@ fn publish_request(topic: &str, token: &str, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Reads a status line and the header lines: (status, headers, bytes read).
-fn read_head(c: &mut Client) -> (u16, Vec<(String, String)>, usize) {
+pub(crate) fn read_head(c: &mut Client) -> (u16, Vec<(String, String)>, usize) {
     let mut line = String::new();
     let mut total = c.conn.read_line(&mut line).unwrap();
     let status = line.split(' ').nth(1).expect("status").parse().unwrap();
@@ -104,7 +104,7 @@ fn read_head(c: &mut Client) -> (u16, Vec<(String, String)>, usize) {
     }
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(n, _)| n == name)
@@ -112,7 +112,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Everything that arrives until the connection ends (EOF, reset, or a TLS error).
-fn read_rest(c: &mut Client) -> Vec<u8> {
+pub(crate) fn read_rest(c: &mut Client) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
@@ -124,7 +124,7 @@ fn read_rest(c: &mut Client) -> Vec<u8> {
 }
 
 /// The connection ends without any reply byte.
-fn expect_no_reply(c: &mut Client) {
+pub(crate) fn expect_no_reply(c: &mut Client) {
     let mut buf = [0u8; 64];
     match c.conn.read(&mut buf) {
         Ok(0) => {}
@@ -153,7 +153,7 @@ fn counters(emu: &Emulator) -> Value {
     control_json(emu, &format!("counters ucloud {UC_PRODUCT} {UC_DEVICE}"))
 }
 
-fn arm(emu: &Emulator, command: &str) {
+pub(crate) fn arm(emu: &Emulator, command: &str) {
     assert_eq!(emu.control(command).as_deref(), Ok("armed"), "{command}");
 }
 

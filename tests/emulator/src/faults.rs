@@ -15,13 +15,19 @@
 //! upload stored: "the cloud did it, but the answer got lost or mangled" — and the router
 //! then hands the reply to [`apply`]. The one exception is `reply bigid`: the publish
 //! handler asks [`armed`] and does not record the message.
+//!
+//! Downloads take their rules through [`take_download`], which adds the faults that shape a
+//! download's answer (`ignore-range`, `change`, `lie-length`, `corrupt`; see
+//! [`DlFaults`]).
 
 use std::cell::RefCell;
 use std::time::Duration;
 
 use crate::http::{Delivery, Filler, Response, Silence};
 use crate::sign;
-use crate::state::{ConnFault, DropWhen, Injected, Op, ReplyKind, Shared, Subject};
+use crate::state::{
+    ConnFault, DlFault, DlKind, DropWhen, Injected, Op, ReplyKind, Shared, Subject,
+};
 use crate::Cloud;
 
 /// Body size of a `reply huge` (10 MiB).
@@ -129,31 +135,143 @@ pub fn take(shared: &Shared, op: Op, subject: &Subject) -> Faults {
     if let Some(ms) = delay {
         std::thread::sleep(Duration::from_millis(ms));
     }
-    let mut faults = Faults {
+    Faults {
         fail,
         cut,
         reject,
-        silent: None,
-    };
-    match conn {
-        Some(fault) if fault.processes() => ARMED.with(|a| {
+        silent: conn.and_then(|fault| connection_fault(shared, op, subject, fault)),
+    }
+}
+
+/// Arms a connection fault that lets the request be processed (the router then hands the
+/// reply to [`apply`]), or returns the silence of one that replaces the processing (and
+/// counts it).
+fn connection_fault(
+    shared: &Shared,
+    op: Op,
+    subject: &Subject,
+    fault: ConnFault,
+) -> Option<Response> {
+    if fault.processes() {
+        ARMED.with(|a| {
             *a.borrow_mut() = Some(Armed {
                 op,
                 subject: subject.clone(),
                 fault,
             })
-        }),
-        Some(fault) => {
-            let silence = match fault {
-                ConnFault::Drop(DropWhen::BeforeReply) => Silence::Drain,
-                ConnFault::Hang => Silence::Hold,
-                ConnFault::StallRead(after) => Silence::Stall(after),
-                _ => Silence::Close,
-            };
-            count(shared, op, subject, fault);
-            faults.silent = Some(Response::silent(fault.name(), silence));
+        });
+        return None;
+    }
+    let silence = match fault {
+        ConnFault::Drop(DropWhen::BeforeReply) => Silence::Drain,
+        ConnFault::Hang => Silence::Hold,
+        ConnFault::StallRead(after) => Silence::Stall(after),
+        _ => Silence::Close,
+    };
+    count(shared, op, subject, fault);
+    Some(Response::silent(fault.name(), silence))
+}
+
+/// What a download request is, for deciding which rules it takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DlRequest {
+    /// A GET answered with (part of) the object: 200 or 206, not HEAD or 416.
+    pub body: bool,
+    /// The bytes a 206 would serve (first, last), when the answer is one.
+    pub part: Option<(u64, u64)>,
+    /// The object's size.
+    pub size: u64,
+    /// A `dl-object` (which `change` can change), not a served file.
+    pub changeable: bool,
+}
+
+/// The fault rules that apply to one download request.
+#[derive(Debug, Default)]
+pub struct DlFaults {
+    pub fail: Option<Injected>,
+    /// A connection fault that replaces processing: return this at once.
+    pub silent: Option<Response>,
+    /// A connection fault was armed for the reply.
+    pub armed: bool,
+    /// `cut`: the headers and this many body bytes, then the connection dropped.
+    pub cut: Option<u64>,
+    pub ignore_range: bool,
+    pub change: bool,
+    pub lie_length: Option<i64>,
+    pub corrupt: Option<u64>,
+}
+
+impl DlFaults {
+    /// True when the request took any rule (a delay aside).
+    pub fn any(&self) -> bool {
+        self.fail.is_some()
+            || self.silent.is_some()
+            || self.armed
+            || self.cut.is_some()
+            || self.ignore_range
+            || self.change
+            || self.lie_length.is_some()
+            || self.corrupt.is_some()
+    }
+}
+
+/// Consumes the pending `download` rules of `subject` (else of `any`) that apply to `req`:
+/// the delay (slept at once) and `fail`; unless failed, `cut` (body answers only) or else
+/// one connection fault; unless that replaces processing, one rule of each answer-shaping
+/// kind that acts on this answer: `ignore-range` (a 206 only), `change` (`dl-object`s
+/// only), `lie-length`, and `corrupt` (when its offset is among the bytes served), all on
+/// body answers only. Rules that do not apply stay pending.
+pub fn take_download(shared: &Shared, subject: &Subject, req: DlRequest) -> DlFaults {
+    let op = Op::Download;
+    let (delay, mut faults, conn) = {
+        let mut state = shared.lock();
+        let delay = state.take_delay(op, subject);
+        let mut faults = DlFaults {
+            fail: state.take_fail(op, subject),
+            ..DlFaults::default()
+        };
+        let mut conn = None;
+        if faults.fail.is_none() {
+            if req.body {
+                faults.cut = state.take_cut(op, subject);
+            }
+            if faults.cut.is_none() {
+                conn = state.take_conn(op, subject);
+            }
         }
-        None => {}
+        if req.body && faults.fail.is_none() && conn.is_none_or(ConnFault::processes) {
+            let always = |_| true;
+            faults.ignore_range = req.part.is_some()
+                && state
+                    .take_dl(DlKind::IgnoreRange, subject, always)
+                    .is_some();
+            faults.change =
+                req.changeable && state.take_dl(DlKind::Change, subject, always).is_some();
+            if let Some(DlFault::LieLength(delta)) =
+                state.take_dl(DlKind::LieLength, subject, always)
+            {
+                faults.lie_length = Some(delta);
+            }
+            let (first, last) = match req.part {
+                Some(part) if !faults.ignore_range => part,
+                _ => (0, req.size.saturating_sub(1)),
+            };
+            let served = |f| match f {
+                DlFault::Corrupt(at) => req.size > 0 && (first..=last).contains(&at),
+                _ => false,
+            };
+            if let Some(DlFault::Corrupt(at)) = state.take_dl(DlKind::Corrupt, subject, served) {
+                faults.corrupt = Some(at);
+            }
+        }
+        (delay, faults, conn)
+    };
+    if let Some(ms) = delay {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    if let Some(fault) = conn {
+        faults.silent = connection_fault(shared, op, subject, fault);
+        faults.armed = faults.silent.is_none();
     }
     faults
 }
@@ -215,6 +333,7 @@ fn missing_body(op: Op, ucloud: bool) -> &'static str {
         (Op::AgcToken, _) => r#"{"expires_in":100}"#,
         (Op::AgcUrl, _) => r#"{"ret":{"code":0,"msg":"success"}}"#,
         (Op::FilePut | Op::OssPost | Op::ObsPut | Op::StorePut | Op::StoreForm, _) => "",
+        (Op::Download, _) => "",
     }
 }
 

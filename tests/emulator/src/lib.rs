@@ -27,6 +27,14 @@
 //! | `POST /agc/api/oauth2/v1/token`, `GET /agc/api/publish/v2/upload-url/for-obs`, `PUT /obs/agc-bucket/...` | AppGallery Connect upload (seed 004) |
 //! | `PUT /store/<key>`, `POST /store-form/` | generic presigned PUT and POST form |
 //!
+//! And downloads, with strong `ETag`s, `Last-Modified` and single byte ranges (RFC 9110
+//! §14: `Range`, `If-Range`, 206, 416), their bodies made a 64 KiB piece at a time:
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET\|HEAD /dl/<name>` | a `dl-object <name> <size> <seed>`: [`dl_content`] of the seed, up to 64 GiB, never stored |
+//! | `GET\|HEAD /files/<path>` | a file under the `serve-dir <dir>` directory, streamed from disk |
+//!
 //! ```no_run
 //! use iothttp_emulator::{Cloud, DeviceSpec, Emulator, Options};
 //! let emu = Emulator::start(Options {
@@ -43,6 +51,8 @@ mod agc;
 mod aliyun;
 mod clock;
 mod control;
+mod download;
+pub use download::{dl_content, dl_digests, DIGESTS_AT_ONCE, MAX_DL_SIZE};
 mod faults;
 mod http;
 mod multipart;
@@ -59,6 +69,8 @@ mod ucloud;
 mod ufile;
 mod upload;
 
+#[cfg(test)]
+mod download_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
@@ -180,6 +192,14 @@ fn fresh_temp_dir() -> io::Result<PathBuf> {
     ));
     fs::create_dir(&dir)?;
     Ok(dir)
+}
+
+/// A relative path with each `/`-separated segment percent-encoded.
+fn encode_path(rel: &str) -> String {
+    rel.split('/')
+        .map(sign::pct_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Writes `contents` to `path` through a temporary name and a rename.
@@ -336,6 +356,34 @@ impl Emulator {
     /// [`Emulator::base_url`] + `/store-form/`: generic POST forms.
     pub fn store_form_url(&self) -> String {
         format!("{}/store-form/", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/dl`: downloads are `…/dl/<name>`.
+    pub fn dl_base_url(&self) -> String {
+        format!("{}/dl", self.base_url())
+    }
+
+    /// `https://127.0.0.1:PORT/dl/<name>`: the `dl-object` `name`.
+    pub fn dl_url(&self, name: &str) -> String {
+        format!("{}/{}", self.dl_base_url(), sign::pct_encode(name))
+    }
+
+    /// `http://127.0.0.1:PORT2/dl/<name>` when started with `plain_http`.
+    pub fn plain_dl_url(&self, name: &str) -> Option<String> {
+        let base = self.plain_base_url()?;
+        Some(format!("{base}/dl/{}", sign::pct_encode(name)))
+    }
+
+    /// `https://127.0.0.1:PORT/files/<rel>`: the file `rel` (a relative path, `/`
+    /// between segments) under the `serve-dir` directory; each segment percent-encoded.
+    pub fn files_url(&self, rel: &str) -> String {
+        format!("{}/files/{}", self.base_url(), encode_path(rel))
+    }
+
+    /// `http://127.0.0.1:PORT2/files/<rel>` when started with `plain_http`.
+    pub fn plain_files_url(&self, rel: &str) -> Option<String> {
+        let base = self.plain_base_url()?;
+        Some(format!("{base}/files/{}", encode_path(rel)))
     }
 
     /// `https://127.0.0.1:PORT` of the listener whose certificate (for localhost,

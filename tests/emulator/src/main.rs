@@ -150,7 +150,8 @@ fn info_lines(emu: &Emulator) -> String {
          IOTHTTP_EMU_UFILE_URL={}\nIOTHTTP_EMU_ALIYUN_IOT_URL={}\nIOTHTTP_EMU_AGC_URL={}\n\
          IOTHTTP_EMU_STORE_URL={}\nIOTHTTP_EMU_STORE_FORM_URL={}\nIOTHTTP_EMU_CA={}\n\
          IOTHTTP_EMU_UNTRUSTED_URL={}\nIOTHTTP_EMU_EXPIRED_URL={}\nIOTHTTP_EMU_WRONG_HOST_URL={}\n\
-         IOTHTTP_EMU_TLS12_URL={}\nIOTHTTP_EMU_FUTURE_URL={}\n",
+         IOTHTTP_EMU_TLS12_URL={}\nIOTHTTP_EMU_FUTURE_URL={}\nIOTHTTP_EMU_DL_URL={}\n\
+         IOTHTTP_EMU_FILES_URL={}/files\n",
         emu.base_url(),
         emu.ucloud_url(),
         emu.aliyun_url(),
@@ -164,13 +165,16 @@ fn info_lines(emu: &Emulator) -> String {
         emu.expired_url(),
         emu.wrong_host_url(),
         emu.tls12_url(),
-        emu.future_url()
+        emu.future_url(),
+        emu.dl_base_url(),
+        emu.base_url()
     );
     if let Some(addr) = emu.control_addr() {
         text.push_str(&format!("IOTHTTP_EMU_CONTROL={addr}\n"));
     }
     if let Some(url) = emu.plain_base_url() {
         text.push_str(&format!("IOTHTTP_EMU_PLAIN_URL={url}\n"));
+        text.push_str(&format!("IOTHTTP_EMU_PLAIN_DL_URL={url}/dl\n"));
     }
     text
 }

@@ -1,5 +1,5 @@
-//! Request routing: path dispatch (device endpoints of both clouds and the upload
-//! endpoints), topic decoding, fault rules, body reading and the request log.
+//! Request routing: path dispatch (device endpoints of both clouds, the upload endpoints
+//! and the downloads), topic decoding, fault rules, body reading and the request log.
 
 use std::io::{self, Read};
 use std::sync::atomic::Ordering;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::http::{Handler, Request, Response};
 use crate::sign::Sha256Stream;
 use crate::state::{DeviceKey, Op, Shared};
-use crate::{agc, aliyun, clock, faults, oss, ota, store, ucloud, ufile, upload, Cloud};
+use crate::{agc, aliyun, clock, download, faults, oss, ota, store, ucloud, ufile, upload, Cloud};
 
 /// Largest publish body both documents allow (128 KB).
 pub const MAX_PAYLOAD: u64 = 131_072;
@@ -130,7 +130,7 @@ fn under<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
-fn method_not_allowed(allow: &str) -> Response {
+pub fn method_not_allowed(allow: &str) -> Response {
     Response::error(405, "method not allowed").with_header("Allow", allow.to_string())
 }
 
@@ -199,7 +199,7 @@ fn upload_op(shared: &Shared, base: &str, op: Op, req: &Request, body: &mut dyn 
         Op::ObsPut => agc::obs_put(shared, req, body),
         Op::StorePut => store::put(shared, req, body),
         Op::StoreForm => oss::post_form(shared, base, req, body),
-        Op::Auth | Op::Publish => not_found(),
+        Op::Auth | Op::Publish | Op::Download => not_found(),
     }
 }
 
@@ -208,6 +208,12 @@ fn route(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
         Some((path, query)) => (path, Some(query)),
         None => (req.target.as_str(), None),
     };
+    if let Some(rest) = under(path, "/dl") {
+        return download::object(shared, req, rest);
+    }
+    if let Some(rest) = under(path, "/files") {
+        return download::file(shared, req, rest);
+    }
     let (cloud, rest) = if let Some(rest) = path.strip_prefix("/ucloud") {
         (Cloud::Ucloud, rest)
     } else if let Some(rest) = path.strip_prefix("/aliyun") {

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::clock;
 use crate::Cloud;
@@ -49,6 +50,8 @@ pub enum Op {
     StorePut,
     /// Generic store `POST /store-form/`.
     StoreForm,
+    /// `GET|HEAD /dl/<name>` and `/files/<path>` (downloads).
+    Download,
 }
 
 /// What kind of subject a fault rule of an op names.
@@ -62,10 +65,13 @@ pub enum SubjectKind {
     Agc,
     /// Only `any`.
     AnyOnly,
+    /// `any` or a download's name (`<name>` of `/dl/<name>`, `files/<path>` of
+    /// `/files/<path>`).
+    Object,
 }
 
 impl Op {
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 12] = [
         Op::Auth,
         Op::Publish,
         Op::FileUrl,
@@ -77,6 +83,7 @@ impl Op {
         Op::ObsPut,
         Op::StorePut,
         Op::StoreForm,
+        Op::Download,
     ];
 
     pub fn parse(s: &str) -> Option<Op> {
@@ -97,6 +104,7 @@ impl Op {
             Op::ObsPut => "obs-put",
             Op::StorePut => "store-put",
             Op::StoreForm => "store-form",
+            Op::Download => "download",
         }
     }
 
@@ -107,6 +115,7 @@ impl Op {
             Op::OtaUrl | Op::OssPost => SubjectKind::Account,
             Op::AgcToken | Op::AgcUrl | Op::ObsPut => SubjectKind::Agc,
             Op::StorePut | Op::StoreForm => SubjectKind::AnyOnly,
+            Op::Download => SubjectKind::Object,
         }
     }
 
@@ -118,8 +127,13 @@ impl Op {
         )
     }
 
-    /// Ops counted by `upload-stats` (every op but device auth and publish).
+    /// Ops counted by `upload-stats` (every op but device auth, publish and download).
     pub fn is_upload_op(self) -> bool {
+        !matches!(self, Op::Auth | Op::Publish | Op::Download)
+    }
+
+    /// Ops whose rules may name the subject `any` (every op but device auth and publish).
+    pub fn takes_any(self) -> bool {
         !matches!(self, Op::Auth | Op::Publish)
     }
 }
@@ -132,7 +146,10 @@ pub enum Subject {
     Account(String),
     /// An AppGallery client_id.
     Agc(String),
-    /// Every request of the op (upload ops only); specific rules are used first.
+    /// A download: the `<name>` of `/dl/<name>`, or `files/<path>` for `/files/<path>`.
+    Object(String),
+    /// Every request of the op (upload and download ops only); specific rules are used
+    /// first.
     Any,
 }
 
@@ -280,6 +297,135 @@ impl ConnFault {
             ConnFault::Trickle(_) => "trickle",
             ConnFault::StallRead(_) => "stall-read",
         }
+    }
+}
+
+/// The kinds of download fault that shape the answer; each has its own queue of rules, so
+/// one request can take one rule of each kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DlKind {
+    IgnoreRange,
+    Change,
+    LieLength,
+    Corrupt,
+}
+
+impl DlKind {
+    pub const ALL: [DlKind; 4] = [
+        DlKind::IgnoreRange,
+        DlKind::Change,
+        DlKind::LieLength,
+        DlKind::Corrupt,
+    ];
+
+    /// The command name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DlKind::IgnoreRange => "ignore-range",
+            DlKind::Change => "change",
+            DlKind::LieLength => "lie-length",
+            DlKind::Corrupt => "corrupt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DlKind> {
+        DlKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// A download fault rule's value (`ignore-range`, `change`, `lie-length`, `corrupt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DlFault {
+    /// Answer 200 with the whole object although a satisfiable Range came.
+    IgnoreRange,
+    /// Serve this request, then change the object (new seed, ETag and Last-Modified).
+    Change,
+    /// Declare `Content-Length` = real + this (bytes sent: the real ones).
+    LieLength(i64),
+    /// Flip the byte at this absolute offset of the object (XOR 0xff).
+    Corrupt(u64),
+}
+
+impl DlFault {
+    pub fn kind(self) -> DlKind {
+        match self {
+            DlFault::IgnoreRange => DlKind::IgnoreRange,
+            DlFault::Change => DlKind::Change,
+            DlFault::LieLength(_) => DlKind::LieLength,
+            DlFault::Corrupt(_) => DlKind::Corrupt,
+        }
+    }
+}
+
+/// A download object of `dl-object`: its content is [`crate::dl_content`] of `seed`, made
+/// on demand (never stored).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DlObject {
+    pub seed: u64,
+    pub size: u64,
+    /// Emulator-clock seconds (the `Last-Modified`).
+    pub modified_secs: i64,
+    /// `change` faults applied so far.
+    pub changes: u64,
+    /// (MD5, SHA-256) in lowercase hex once computed.
+    pub digests: Option<(String, String)>,
+}
+
+impl DlObject {
+    /// The strong entity tag (quoted): it names the seed and the size, so it changes with
+    /// the content.
+    pub fn etag(&self) -> String {
+        format!("\"dl-{:016x}-{:x}\"", self.seed, self.size)
+    }
+
+    /// Applies a `change`: the next seed, a new ETag, a Last-Modified at least one second
+    /// later than the old one.
+    pub fn change(&mut self, now_secs: i64) {
+        self.seed = self.seed.wrapping_add(1);
+        self.modified_secs = now_secs.max(self.modified_secs.saturating_add(1));
+        self.changes += 1;
+        self.digests = None;
+    }
+}
+
+/// How many requests [`DlStats::recent`] keeps.
+pub const DL_RECENT: usize = 16;
+
+/// One download request as `dl-stats` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DlRecord {
+    pub method: String,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    /// The status answered (None: no reply, a connection fault).
+    pub status: Option<u16>,
+}
+
+/// Requests per download (by its subject name: `<name>` or `files/<path>`).
+#[derive(Debug, Default)]
+pub struct DlStats {
+    pub requests: u64,
+    pub heads: u64,
+    /// Answered 200 (GET and HEAD).
+    pub full: u64,
+    /// Answered 206.
+    pub ranged: u64,
+    /// Answered 416.
+    pub unsatisfiable: u64,
+    /// Requests that took a fault rule of the `download` op.
+    pub faults: u64,
+    /// Body bytes handed to the connection (shared with the responses being written).
+    pub bytes_sent: Arc<AtomicU64>,
+    /// The last [`DL_RECENT`] requests, oldest first.
+    pub recent: VecDeque<DlRecord>,
+}
+
+impl DlStats {
+    pub fn record(&mut self, record: DlRecord) {
+        if self.recent.len() >= DL_RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(record);
     }
 }
 
@@ -507,6 +653,7 @@ pub struct State {
     cut_rules: HashMap<RuleKey, VecDeque<Rule<u64>>>,
     reject_rules: HashMap<RuleKey, VecDeque<Rule<(u64, Injected)>>>,
     conn_rules: HashMap<RuleKey, VecDeque<Rule<ConnFault>>>,
+    dl_rules: HashMap<(DlKind, Subject), VecDeque<Rule<DlFault>>>,
     token_ttl_secs: [u64; 2],
     next_message_id: [u64; 2],
     /// Alibaba AccessKeyId → AccessKeySecret.
@@ -527,6 +674,12 @@ pub struct State {
     pub objects: BTreeMap<(StoreKind, String), StoredObject>,
     pub key_stats: BTreeMap<(StoreKind, String), KeyStats>,
     pub op_stats: BTreeMap<Op, OpStats>,
+    /// `dl-object` objects by name.
+    pub downloads: BTreeMap<String, DlObject>,
+    /// Download statistics by subject name.
+    pub dl_stats: BTreeMap<String, DlStats>,
+    /// `serve-dir` (canonical): served as `/files/...`.
+    pub serve_dir: Option<PathBuf>,
 }
 
 fn cloud_index(cloud: Cloud) -> usize {
@@ -536,7 +689,10 @@ fn cloud_index(cloud: Cloud) -> usize {
     }
 }
 
-fn take_one<T: Copy>(rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>, key: &RuleKey) -> Option<T> {
+fn take_one<K: std::hash::Hash + Eq, T: Copy>(
+    rules: &mut HashMap<K, VecDeque<Rule<T>>>,
+    key: &K,
+) -> Option<T> {
     let queue = rules.get_mut(key)?;
     let front = queue.front_mut()?;
     let value = front.value;
@@ -550,6 +706,14 @@ fn take_one<T: Copy>(rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>, key: &Rule
     Some(value)
 }
 
+/// The value of the first pending rule under `key`.
+fn front<K: std::hash::Hash + Eq, T: Copy>(
+    rules: &HashMap<K, VecDeque<Rule<T>>>,
+    key: &K,
+) -> Option<T> {
+    rules.get(key)?.front().map(|r| r.value)
+}
+
 /// Consumes one use of the first rule for (op, subject), or else of the op's `any` rule.
 fn take_rule<T: Copy>(
     rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>,
@@ -557,7 +721,7 @@ fn take_rule<T: Copy>(
     subject: &Subject,
 ) -> Option<T> {
     take_one(rules, &(op, subject.clone())).or_else(|| {
-        if *subject == Subject::Any || !op.is_upload_op() {
+        if *subject == Subject::Any || !op.takes_any() {
             None
         } else {
             take_one(rules, &(op, Subject::Any))
@@ -565,9 +729,9 @@ fn take_rule<T: Copy>(
     })
 }
 
-fn push_rule<T>(
-    rules: &mut HashMap<RuleKey, VecDeque<Rule<T>>>,
-    key: RuleKey,
+fn push_rule<K: std::hash::Hash + Eq, T>(
+    rules: &mut HashMap<K, VecDeque<Rule<T>>>,
+    key: K,
     value: T,
     count: u32,
 ) {
@@ -598,6 +762,7 @@ impl Default for State {
             cut_rules: HashMap::new(),
             reject_rules: HashMap::new(),
             conn_rules: HashMap::new(),
+            dl_rules: HashMap::new(),
             token_ttl_secs: [DEFAULT_TOKEN_TTL_SECS; 2],
             next_message_id: [UCLOUD_FIRST_MESSAGE_ID, ALIYUN_FIRST_MESSAGE_ID],
             accounts: HashMap::new(),
@@ -616,6 +781,9 @@ impl Default for State {
             objects: BTreeMap::new(),
             key_stats: BTreeMap::new(),
             op_stats: BTreeMap::new(),
+            downloads: BTreeMap::new(),
+            dl_stats: BTreeMap::new(),
+            serve_dir: None,
         }
     }
 }
@@ -745,6 +913,30 @@ impl State {
         push_rule(&mut self.conn_rules, (op, subject), fault, count);
     }
 
+    pub fn add_dl_rule(&mut self, subject: Subject, fault: DlFault, count: u32) {
+        push_rule(&mut self.dl_rules, (fault.kind(), subject), fault, count);
+    }
+
+    /// Consumes one use of the first pending download rule of `kind` for `subject` (else of
+    /// its `any` rule) when `applies` holds for it; otherwise leaves it pending.
+    pub fn take_dl(
+        &mut self,
+        kind: DlKind,
+        subject: &Subject,
+        applies: impl Fn(DlFault) -> bool,
+    ) -> Option<DlFault> {
+        let specific = (kind, subject.clone());
+        let key = match front(&self.dl_rules, &specific) {
+            Some(_) => specific,
+            None => (kind, Subject::Any),
+        };
+        let value = front(&self.dl_rules, &key)?;
+        if !applies(value) {
+            return None;
+        }
+        take_one(&mut self.dl_rules, &key)
+    }
+
     /// Consumes one use of the first pending delay rule for (op, subject).
     pub fn take_delay(&mut self, op: Op, subject: &Subject) -> Option<u64> {
         take_rule(&mut self.delay_rules, op, subject)
@@ -776,6 +968,7 @@ impl State {
         self.cut_rules.clear();
         self.reject_rules.clear();
         self.conn_rules.clear();
+        self.dl_rules.clear();
     }
 
     pub fn url_ttl_secs(&self, kind: UrlKind) -> u64 {
@@ -889,6 +1082,19 @@ impl State {
 
     pub fn op_stats_mut(&mut self, op: Op) -> &mut OpStats {
         self.op_stats.entry(op).or_default()
+    }
+
+    /// Defines (or replaces) a `dl-object`; its statistics start afresh.
+    pub fn define_download(&mut self, name: &str, object: DlObject) {
+        self.downloads.insert(name.to_string(), object);
+        self.dl_stats.remove(name);
+    }
+
+    /// Forgets the download objects, the download statistics and the served directory.
+    pub fn clear_downloads(&mut self) {
+        self.downloads.clear();
+        self.dl_stats.clear();
+        self.serve_dir = None;
     }
 
     /// Forgets stored objects and upload statistics.
