@@ -678,6 +678,69 @@ mod tests {
         assert_eq!(hex(&m.finalize()), "381d57fb7968bca912435009700abdc8");
     }
 
+    /// Not a test: one measurement of tests/bench/md5.sh by `$IOTHTTP_MD5_BENCH_IMPL`:
+    /// - `iothttp`: the MD5 of the file `$IOTHTTP_MD5_BENCH_FILE` as an upload computes it
+    ///   (`Source::digests`); `md-5`: the same 64 KiB reads into the md-5 crate;
+    /// - `iothttp-memory`, `md-5-memory`: 1 GiB from memory (a 64 MiB buffer 16 times) in
+    ///   64 KiB updates, no reads.
+    ///
+    /// Prints `md5-bench <impl> <hex digest> <seconds of hashing>`.
+    #[test]
+    #[ignore = "a benchmark, run by tests/bench/md5.sh"]
+    fn bench() {
+        use ::md5::Digest;
+        use std::io::Read;
+        use std::time::Instant;
+        let which = std::env::var("IOTHTTP_MD5_BENCH_IMPL").unwrap_or_default();
+        let path = || std::env::var("IOTHTTP_MD5_BENCH_FILE").expect("IOTHTTP_MD5_BENCH_FILE");
+        let buffer = || Rng(0x5851_f42d_4c95_7f2d).bytes(64 << 20);
+        const CHUNK: usize = 64 * 1024;
+        let (digest, secs): ([u8; 16], f64) = match which.as_str() {
+            "iothttp" => {
+                let start = Instant::now();
+                let mut src = crate::source::Source::from_file(path()).unwrap();
+                let d = src.digests(true, false).unwrap().md5.unwrap();
+                (d, start.elapsed().as_secs_f64())
+            }
+            "md-5" => {
+                let start = Instant::now();
+                let mut file = std::fs::File::open(path()).unwrap();
+                let mut buf = vec![0u8; CHUNK];
+                let mut m = ::md5::Md5::new();
+                loop {
+                    let n = file.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    m.update(&buf[..n]);
+                }
+                (m.finalize().into(), start.elapsed().as_secs_f64())
+            }
+            "iothttp-memory" => {
+                let data = buffer();
+                let start = Instant::now();
+                let mut m = Md5::new();
+                for _ in 0..16 {
+                    data.chunks(CHUNK).for_each(|c| m.update(c));
+                }
+                (m.finalize(), start.elapsed().as_secs_f64())
+            }
+            "md-5-memory" => {
+                let data = buffer();
+                let start = Instant::now();
+                let mut m = ::md5::Md5::new();
+                for _ in 0..16 {
+                    data.chunks(CHUNK).for_each(|c| m.update(c));
+                }
+                (m.finalize().into(), start.elapsed().as_secs_f64())
+            }
+            other => panic!(
+                "IOTHTTP_MD5_BENCH_IMPL is {other:?}: iothttp, md-5, iothttp-memory or md-5-memory"
+            ),
+        };
+        println!("md5-bench {which} {} {secs:.6}", hex(&digest));
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn assembly_matches_the_rust_rounds() {
