@@ -52,6 +52,7 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod log;
+mod md5;
 mod secret;
 pub mod sign;
 mod source;

@@ -24,7 +24,7 @@ fn mac<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 /// HMAC of the concatenation of `parts` under `key`.
 pub fn hmac(alg: HmacAlg, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     match alg {
-        HmacAlg::Md5 => mac::<hmac::Hmac<md5::Md5>>(key, parts),
+        HmacAlg::Md5 => crate::md5::hmac_md5(key, parts).to_vec(),
         HmacAlg::Sha1 => mac::<hmac::Hmac<sha1::Sha1>>(key, parts),
         HmacAlg::Sha256 => mac::<hmac::Hmac<sha2::Sha256>>(key, parts),
     }

@@ -349,7 +349,7 @@ impl Source {
         let mut out = self.given;
         if need_md5 || need_sha {
             self.restart("computing the digest")?;
-            let mut m = need_md5.then(md5::Md5::new);
+            let mut m = need_md5.then(crate::md5::Md5::new);
             let mut s = need_sha.then(sha2::Sha256::new);
             let mut buf = vec![0u8; HASH_CHUNK];
             let mut total: u64 = 0;
@@ -373,7 +373,7 @@ impl Source {
                 return Err(self.too_short(total));
             }
             if let Some(m) = m {
-                out.md5 = Some(m.finalize().into());
+                out.md5 = Some(m.finalize());
             }
             if let Some(s) = s {
                 out.sha256 = Some(s.finalize().into());

@@ -16,6 +16,8 @@
 #  4. build tests/c the same way and run ctest through CMAKE_CROSSCOMPILING_EMULATOR: the API
 #     cases (among them the 32-bit size checks), the fault matrix, the argument table, and the
 #     archive beside a second Rust static library, against the static and the shared library.
+#  5. the library's Rust unit tests (cargo test --lib, among them MD5 and HMAC-MD5 against the
+#     md-5 and hmac crates), cross-compiled with the same rustc and run under qemu.
 # Then, once: two builds with features left out (armv7 publish-only size build, and a host
 # build of UCloud + Aliyun OTA), each running test_features and the publish example; a plain toolchain file of three lines (CMAKE_SYSTEM_NAME, CMAKE_SYSTEM_PROCESSOR,
 # CMAKE_C_COMPILER) builds the library and an outside project linking iothttp::static, which
@@ -144,6 +146,19 @@ for t in "${targets[@]}"; do
         note "$t $kind: $n ctest tests passed under $qemu in ${secs} s"
         ran "$t tests/c $kind: $n ctest tests passed under $qemu"
     done
+
+    section "$t: the library's Rust unit tests under $qemu (cargo test --lib)"
+    t_upper="$(tr 'a-z-' 'A-Z_' <<<"$rust_target")"
+    t_lower="${rust_target//-/_}"
+    quiet "$dir/unit.log" env RUSTC="$rustc" "CARGO_TARGET_${t_upper}_LINKER=$gnu-gcc" \
+        "CC_${t_lower}=$gnu-gcc" "AR_${t_lower}=$gnu-ar" \
+        "CARGO_TARGET_${t_upper}_RUNNER=${RUNNER[*]}" \
+        cargo test --locked --lib --target "$rust_target" --manifest-path "$root/Cargo.toml"
+    n="$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$dir/unit.log")"
+    n_md5="$(grep -c '^test md5::tests::.* ok$' "$dir/unit.log" || true)"
+    ((n_md5 >= 7)) || fail "$t: only $n_md5 MD5 unit tests passed (see $dir/unit.log)"
+    note "$t: $n unit tests passed under $qemu, $n_md5 of them MD5 / HMAC-MD5"
+    ran "$t: $n Rust unit tests of the library passed under $qemu ($n_md5 MD5 / HMAC-MD5)"
 done
 
 # A build with features left out: reduced_build <label> <toolchain file or ""> <features>
