@@ -16,10 +16,17 @@ use std::fs;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    // `iothttp_uploads`: any feature that streams a source to a store, so the shared upload
-    // machinery (src/upload.rs) is compiled only when something uses it.
+    // `iothttp_uploads`: any feature that streams a source to a store (or a download, which
+    // shares its reply classification), so the shared upload machinery (src/upload.rs) is
+    // compiled only when something uses it.
     println!("cargo::rustc-check-cfg=cfg(iothttp_uploads)");
-    let uploads = ["UCLOUD_FILES", "ALIYUN_OTA", "AGC", "GENERIC_UPLOADS"];
+    let uploads = [
+        "UCLOUD_FILES",
+        "ALIYUN_OTA",
+        "AGC",
+        "GENERIC_UPLOADS",
+        "DOWNLOADS",
+    ];
     if uploads
         .iter()
         .any(|f| std::env::var_os(format!("CARGO_FEATURE_{f}")).is_some())

@@ -153,6 +153,14 @@ enum iothttp_result
    */
   IOTHTTP_E_CANCELLED = 303,
   /**
+   * A download does not match the size or digest expected; nothing of it is kept.
+   */
+  IOTHTTP_E_DIGEST_MISMATCH = 304,
+  /**
+   * The download's sink (write callback) or the file system refused the bytes.
+   */
+  IOTHTTP_E_WRITE = 305,
+  /**
    * A bug in the library (a caught panic). The handle stays usable.
    */
   IOTHTTP_E_INTERNAL = 900,
@@ -308,6 +316,12 @@ typedef void (*iothttp_log_fn)(void *userdata, iothttp_log_level level, const ch
  * to cancel (`IOTHTTP_E_CANCELLED`: the connection is dropped, nothing is completed).
  */
 typedef int (*iothttp_progress_fn)(void *userdata, uint64_t sent, uint64_t total);
+
+/**
+ * Takes the next `len` bytes of a download (`buf` is valid during the call only). Returns 0
+ * to go on; anything else stops the download with `IOTHTTP_E_WRITE`.
+ */
+typedef int (*iothttp_write_fn)(void *userdata, const uint8_t *buf, size_t len);
 
 /**
  * Read callback of a callback source: fill `buf` with up to `cap` bytes, store the count in
@@ -586,6 +600,54 @@ iothttp_result iothttp_device_get_token(struct iothttp_device *dev,
 iothttp_result iothttp_device_set_token(struct iothttp_device *dev,
                                         const char *token,
                                         uint64_t expires_at_unix_ms);
+
+/**
+ * Stream the body of `GET url` to `write`, from byte `offset` of the object (a `Range`
+ * request when `offset` > 0). `headers` holds `n_headers` strings "Name: value" sent as
+ * given (`Range` and framing headers are refused; an `If-Range` is used as the validator of
+ * the bytes the caller already has). A connection cut mid-body is resumed from where it
+ * stopped within the retry budget, with `If-Range`, so a changed object is never stitched
+ * on; `write` is told every byte once, in order. A server that answers a range with the
+ * whole object (HTTP 200) fails with `IOTHTTP_E_HTTP` when `offset` > 0 (nothing more is
+ * written). `progress` (may be NULL) sees (position in the object, size of the object or 0
+ * when unknown) and returns nonzero to cancel (`IOTHTTP_E_CANCELLED`). On success
+ * `*total_out` (may be NULL) holds the size of the whole object (0 when the server did not
+ * say). A 2xx status is success; any other fails with the status in
+ * `iothttp_last_http_status()`; redirects are never followed. The body is bounded by the
+ * I/O timeout of each read, not by the deadline. Any thread; the callbacks run on it.
+ */
+iothttp_result iothttp_download(struct iothttp_client *client,
+                                const char *url,
+                                const char *const *headers,
+                                size_t n_headers,
+                                uint64_t offset,
+                                iothttp_write_fn write,
+                                void *userdata,
+                                iothttp_progress_fn progress,
+                                void *progress_userdata,
+                                uint64_t *total_out);
+
+/**
+ * Download `url` to the file `path`, safely for a firmware image: the bytes go to
+ * `path` + ".part" (resumed when a `.part` of the same object is there: its validator is
+ * kept in `path` + ".part.meta"; the bytes already there count towards the digests), a cut
+ * connection is resumed from where it stopped, and the whole file is checked against
+ * `expected_size` (0: not checked), `md5_hex` and `sha256_hex` (NULL: not checked) before
+ * it is flushed to disk and renamed onto `path` in one step (the directory flushed too).
+ * On a mismatch (`IOTHTTP_E_DIGEST_MISMATCH`) the `.part` is deleted and `path` is left as
+ * it was; a server sending more than `expected_size` is cut off. On any other failure or
+ * a cancel the `.part` is kept for the next call to resume. `progress` (may be NULL) sees
+ * (bytes of the file so far, size of the object or 0) and returns nonzero to cancel. File
+ * system failures are `IOTHTTP_E_WRITE`. Any thread; one call per `path` at a time.
+ */
+iothttp_result iothttp_download_file(struct iothttp_client *client,
+                                     const char *url,
+                                     const char *path,
+                                     uint64_t expected_size,
+                                     const char *md5_hex,
+                                     const char *sha256_hex,
+                                     iothttp_progress_fn progress,
+                                     void *userdata);
 
 /**
  * The name of a result code, e.g. `"IOTHTTP_E_TLS"`; `"IOTHTTP_UNKNOWN"` for a value that

@@ -49,6 +49,10 @@ pub enum ErrorKind {
     NotRewindable,
     /// The progress callback asked to stop.
     Cancelled,
+    /// What arrived does not match the size or digest the caller expected (nothing kept).
+    DigestMismatch,
+    /// The sink or the file system refused the bytes.
+    Write,
     /// A bug in the library.
     Internal,
 }

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Cargo features select what is built (all by default): `ucloud`, `ucloud-files`, `aliyun`,
-//! `aliyun-ota`, `agc`, `generic-uploads`, `builtin-roots`. A device of a cloud left out fails
+//! `aliyun-ota`, `agc`, `generic-uploads`, `downloads`, `builtin-roots`. A device of a cloud left out fails
 //! with [`ErrorKind::Unsupported`] naming the feature; the types of a store left out are not
 //! there at all (the C functions for them return `IOTHTTP_E_UNSUPPORTED`).
 
@@ -29,6 +29,7 @@
         feature = "aliyun-ota",
         feature = "agc",
         feature = "generic-uploads",
+        feature = "downloads",
         feature = "builtin-roots"
     )),
     allow(dead_code, unused_imports)
@@ -45,6 +46,8 @@ mod cloud;
 mod config;
 mod counter;
 mod device;
+#[cfg(feature = "downloads")]
+mod download;
 mod early;
 mod error;
 pub mod ffi;
@@ -74,6 +77,8 @@ pub use client::Client;
 pub use cloud::{Cloud, Published, SignMethod, MAX_MESSAGE_ID_DIGITS};
 pub use config::{Config, RetryPolicy};
 pub use device::{validate_topic, Device, MAX_PAYLOAD, MAX_TOPIC};
+#[cfg(feature = "downloads")]
+pub use download::{Downloaded, Expected, Sink};
 pub use error::{Error, ErrorKind, Result};
 pub use log::{LogLevel, LogSink};
 pub use secret::Secret;

@@ -161,7 +161,7 @@ impl std::fmt::Debug for Source {
     }
 }
 
-fn parse_hex<const N: usize>(hex: &str, what: &str) -> Result<[u8; N]> {
+pub(crate) fn parse_hex<const N: usize>(hex: &str, what: &str) -> Result<[u8; N]> {
     let bytes = hex.as_bytes();
     if bytes.len() != 2 * N {
         return Err(Error::invalid(format!(

@@ -111,6 +111,47 @@ impl Response {
     }
 }
 
+/// A reply whose body is read as it arrives (see [`Http::get_streaming`]).
+pub(crate) struct Streaming {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub content_range: Option<String>,
+    pub location: Option<String>,
+    /// The body's length when the server framed it with `Content-Length`.
+    pub content_length: Option<u64>,
+    reader: ureq::BodyReader<'static>,
+    target: String,
+    limits: Limits,
+}
+
+impl Streaming {
+    /// The next bytes of the body (0 at its end), a failure as the crate's error.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        loop {
+            match io::Read::read(&mut self.reader, buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let e = map_ureq(ureq::Error::from(e), &self.target, self.limits);
+                    // The head arrived, the body broke off: the connection failed mid-reply.
+                    return Err(if e.kind() == ErrorKind::BadResponse {
+                        Error::new(ErrorKind::Io, e.message().to_string())
+                    } else {
+                        e
+                    }
+                    .with_http_status(self.status));
+                }
+            }
+        }
+    }
+
+    /// `GET <url>` as logged.
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+}
+
 /// Counters a client exposes for tests and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientStats {
@@ -696,31 +737,7 @@ impl Http {
         let shown = loggable_url(req.url);
         let target = format!("{} {}", req.method.as_str(), shown);
         self.check_url(req.url, &target)?;
-        let body_len = req.body.len();
-        if self.logger.enabled(crate::log::LogLevel::Trace) {
-            let headers: Vec<String> = req
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    if is_sensitive_header(n)
-                        || self
-                            .secret_headers
-                            .iter()
-                            .any(|s| s.eq_ignore_ascii_case(n))
-                    {
-                        format!("{n}: <redacted {} bytes>", v.len())
-                    } else {
-                        format!("{n}: {v}")
-                    }
-                })
-                .collect();
-            log!(
-                self.logger,
-                Trace,
-                "> {target} [{}] body {body_len} bytes",
-                headers.join(", ")
-            );
-        }
+        self.log_request(&target, req.headers, req.body.len());
         let call_left = call_time_left();
         if call_left.is_some_and(|l| l.is_zero()) {
             return Err(self.deadline_error(&target));
@@ -814,6 +831,102 @@ impl Http {
             body,
             date,
             location,
+        })
+    }
+
+    /// TRACE: the request line and its headers, secrets redacted.
+    fn log_request(&self, target: &str, headers: &[(&str, &str)], body_len: u64) {
+        if !self.logger.enabled(crate::log::LogLevel::Trace) {
+            return;
+        }
+        let headers: Vec<String> = headers
+            .iter()
+            .map(|(n, v)| {
+                if is_sensitive_header(n)
+                    || self
+                        .secret_headers
+                        .iter()
+                        .any(|s| s.eq_ignore_ascii_case(n))
+                {
+                    format!("{n}: <redacted {} bytes>", v.len())
+                } else {
+                    format!("{n}: {v}")
+                }
+            })
+            .collect();
+        log!(
+            self.logger,
+            Trace,
+            "> {target} [{}] body {body_len} bytes",
+            headers.join(", ")
+        );
+    }
+
+    /// Send `GET url` and return the reply with its body unread, to be streamed (a
+    /// download). No retry here. The body is bounded by the I/O timeout of each read, not by
+    /// a timeout of the whole body nor by the call's deadline.
+    pub(crate) fn get_streaming(&self, url: &str, headers: &[(&str, &str)]) -> Result<Streaming> {
+        let shown = loggable_url(url);
+        let target = format!("GET {shown}");
+        self.check_url(url, &target)?;
+        self.log_request(&target, headers, 0);
+        let call_left = call_time_left();
+        if call_left.is_some_and(|l| l.is_zero()) {
+            return Err(self.deadline_error(&target));
+        }
+        self.requests.fetch_add(1);
+        crate::early::clear();
+        let limits = self.timeouts();
+        let mut b = self.agent.get(url);
+        for (n, v) in headers {
+            b = b.header_raw(n, v.as_bytes());
+        }
+        // The head of the reply within the call's deadline and the I/O timeout; the body
+        // only within the I/O timeout of each read.
+        let b = b
+            .config()
+            .timeout_global(None)
+            .timeout_recv_body(None)
+            .timeout_recv_response(match call_left {
+                Some(l) => Some(l.min(limits.io)),
+                None => Some(limits.io),
+            })
+            .build();
+        let resp = b.call().map_err(|e| {
+            let err = map_ureq(e, &target, limits);
+            log!(self.logger, Debug, "{}", err.message());
+            err
+        })?;
+        let status = resp.status().as_u16();
+        LAST_STATUS.with(|c| c.set(status));
+        let (parts, body) = resp.into_parts();
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+        };
+        if let Some(d) = header("date").and_then(|d| httpdate::parse_http_date(&d).ok()) {
+            self.note_server_time(d, &shown);
+        }
+        log!(
+            self.logger,
+            Debug,
+            "{target} -> {status} (body of {} bytes follows)",
+            body.content_length()
+                .map_or_else(|| "unknown".to_string(), |n| n.to_string())
+        );
+        Ok(Streaming {
+            status,
+            etag: header("etag"),
+            last_modified: header("last-modified"),
+            content_range: header("content-range"),
+            location: header("location"),
+            content_length: body.content_length(),
+            reader: body.into_with_config().limit(u64::MAX).reader(),
+            target,
+            limits,
         })
     }
 

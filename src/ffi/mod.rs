@@ -36,6 +36,7 @@ macro_rules! with_feature {
 pub mod client;
 pub mod config;
 pub mod device;
+pub mod download;
 pub mod result;
 pub mod source;
 pub mod upload;

@@ -56,6 +56,10 @@ pub enum iothttp_result {
     IOTHTTP_E_NOT_REWINDABLE = 302,
     /// The progress callback asked to stop.
     IOTHTTP_E_CANCELLED = 303,
+    /// A download does not match the size or digest expected; nothing of it is kept.
+    IOTHTTP_E_DIGEST_MISMATCH = 304,
+    /// The download's sink (write callback) or the file system refused the bytes.
+    IOTHTTP_E_WRITE = 305,
     /// A bug in the library (a caught panic). The handle stays usable.
     IOTHTTP_E_INTERNAL = 900,
 }
@@ -85,6 +89,8 @@ impl From<ErrorKind> for iothttp_result {
             ErrorKind::SizeMismatch => IOTHTTP_E_SIZE_MISMATCH,
             ErrorKind::NotRewindable => IOTHTTP_E_NOT_REWINDABLE,
             ErrorKind::Cancelled => IOTHTTP_E_CANCELLED,
+            ErrorKind::DigestMismatch => IOTHTTP_E_DIGEST_MISMATCH,
+            ErrorKind::Write => IOTHTTP_E_WRITE,
             ErrorKind::Internal => IOTHTTP_E_INTERNAL,
         }
     }
@@ -113,6 +119,8 @@ pub(crate) const ALL: &[(iothttp_result, &CStr)] = &[
     (IOTHTTP_E_SIZE_MISMATCH, c"IOTHTTP_E_SIZE_MISMATCH"),
     (IOTHTTP_E_NOT_REWINDABLE, c"IOTHTTP_E_NOT_REWINDABLE"),
     (IOTHTTP_E_CANCELLED, c"IOTHTTP_E_CANCELLED"),
+    (IOTHTTP_E_DIGEST_MISMATCH, c"IOTHTTP_E_DIGEST_MISMATCH"),
+    (IOTHTTP_E_WRITE, c"IOTHTTP_E_WRITE"),
     (IOTHTTP_E_INTERNAL, c"IOTHTTP_E_INTERNAL"),
 ];
 

@@ -335,7 +335,7 @@ pub unsafe extern "C" fn iothttp_agc_upload(
 }
 
 /// C strings of an array argument.
-unsafe fn arg_str_array<'a>(
+pub(crate) unsafe fn arg_str_array<'a>(
     items: *const *const c_char,
     n: usize,
     name: &str,

@@ -2,11 +2,12 @@
 # Run one c-examples program against the cloud emulator and check what it prints (the CTest
 # tests example_* of tests/c/CMakeLists.txt; the sanitizer build registers them).
 #
-#   example.sh <binary> <publish-ucloud|publish-aliyun|upload_file|ota_upload|agc_upload> <dir>
+#   example.sh <binary> <publish-ucloud|publish-aliyun|upload_file|ota_upload|agc_upload|ota_download> <dir>
 #
 # The emulator's coordinates come from the IOTHTTP_EMU_* variables (tests/c/run.sh exports
 # them); the demo identities are the ones the emulator registers at start. <dir> holds the
-# file the upload examples send. Exit status: the program's, or 1 when its output is wrong.
+# file the upload examples send and the file ota_download writes (the object example-dl.bin and
+# its digests IOTHTTP_EXAMPLE_DL_MD5/SHA256 come from tests/c/run.sh). Exit status: the program's, or 1 when its output is wrong.
 set -eu
 
 bin="$1"
@@ -47,6 +48,13 @@ agc_upload)
     "$bin" demoClientId demoClientSecret 10086 "$file" "$IOTHTTP_EMU_AGC_URL" \
         "$IOTHTTP_EMU_CA" >"$out" 2>&1 || status=$?
     want='^object id: .+'
+    ;;
+ota_download)
+    rm -f "$dir/example-dl.bin" "$dir/example-dl.bin.part" "$dir/example-dl.bin.part.meta"
+    "$bin" "$IOTHTTP_EMU_DL_URL/example-dl.bin" "$dir/example-dl.bin" 300000 \
+        "${IOTHTTP_EXAMPLE_DL_MD5:?}" "${IOTHTTP_EXAMPLE_DL_SHA256:?}" "$IOTHTTP_EMU_CA" \
+        >"$out" 2>&1 || status=$?
+    want='^downloaded .*: verified and in place$'
     ;;
 *)
     echo "example.sh: unknown example '$which'" >&2

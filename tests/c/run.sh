@@ -88,6 +88,12 @@ emu_bin="$CARGO_TARGET_DIR/debug/iothttp-emulator"
 [[ -x "$emu_bin" ]] || fail "$emu_bin was not built"
 emu_start "$emu_bin" "$work" --plain-http || fail "cannot start the emulator"
 note "emulator pid $emu_pid at $IOTHTTP_EMU_URL (control $IOTHTTP_EMU_CONTROL)"
+# The object the ota_download example fetches (run_download and the CTest example_ota_download).
+emu_control "dl-object example-dl.bin 300000 77" >/dev/null
+dl_info="$(emu_control "dl-info example-dl.bin")"
+IOTHTTP_EXAMPLE_DL_MD5="$(sed -E 's/.*"md5":"([0-9a-f]+)".*/\1/' <<<"$dl_info")"
+IOTHTTP_EXAMPLE_DL_SHA256="$(sed -E 's/.*"sha256":"([0-9a-f]+)".*/\1/' <<<"$dl_info")"
+export IOTHTTP_EXAMPLE_DL_MD5 IOTHTTP_EXAMPLE_DL_SHA256
 
 upload_file_path="$work/upload-example.bin"
 head -c 300000 /dev/urandom >"$upload_file_path"
@@ -170,11 +176,17 @@ if ((have_valgrind)); then
         "$upload_file_path" "$IOTHTTP_EMU_AGC_URL" "$IOTHTTP_EMU_CA"
     grep -Eq '^object id: .+' "$work/agc_upload.memcheck.out" ||
         fail "agc_upload under valgrind: $(cat "$work/agc_upload.memcheck.out")"
+    emu_control "cut download any 100000 1" >/dev/null
+    memcheck_example ota_download "$ex/ota_download" "$IOTHTTP_EMU_DL_URL/example-dl.bin" \
+        "$work/memcheck-dl.bin" 300000 "$IOTHTTP_EXAMPLE_DL_MD5" "$IOTHTTP_EXAMPLE_DL_SHA256" \
+        "$IOTHTTP_EMU_CA"
+    grep -q 'verified and in place$' "$work/ota_download.memcheck.out" ||
+        fail "ota_download under valgrind: $(cat "$work/ota_download.memcheck.out")"
     stored="$(emu_control objects | grep -o "\"md5\":\"$upload_md5\"" | wc -l)"
     ((stored >= 3)) || fail "examples under valgrind: $stored copies with the file's MD5 stored, expected 3"
     emu_control clear-objects >/dev/null
-    note "examples under valgrind memcheck: publish (ucloud, aliyun), upload_file, ota_upload, agc_upload: 0 errors, no leaks"
-    ran "examples valgrind-clean: publish (both clouds), upload_file, ota_upload, agc_upload"
+    note "examples under valgrind memcheck: publish (ucloud, aliyun), upload_file, ota_upload, agc_upload, ota_download (resumed after a cut): 0 errors, no leaks"
+    ran "examples valgrind-clean: publish (both clouds), upload_file, ota_upload, agc_upload, ota_download"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -267,7 +279,7 @@ if [[ "${IOTHTTP_TEST_SANITIZE:-1}" != 0 ]]; then
     run_ctest sanitize "$dir" -DIOTHTTP_TEST_SANITIZE=ON -DIOTHTTP_TEST_VALGRIND=OFF
     unset ASAN_OPTIONS UBSAN_OPTIONS
     check_linkage "test_api (sanitize)" "$dir/test_api" static
-    for bin in test_api test_faults test_args publish upload_file ota_upload agc_upload; do
+    for bin in test_api test_faults test_args publish upload_file ota_upload agc_upload ota_download; do
         grep -q '__asan_init' <(nm "$dir/$bin") || fail "$dir/$bin is not instrumented"
         grep -q '__ubsan_handle' <(nm "$dir/$bin") || fail "$dir/$bin has no UBSan checks"
     done

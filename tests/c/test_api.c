@@ -101,9 +101,11 @@ static void test_result_names(void)
         {IOTHTTP_E_SIZE_MISMATCH, "IOTHTTP_E_SIZE_MISMATCH"},
         {IOTHTTP_E_NOT_REWINDABLE, "IOTHTTP_E_NOT_REWINDABLE"},
         {IOTHTTP_E_CANCELLED, "IOTHTTP_E_CANCELLED"},
+        {IOTHTTP_E_DIGEST_MISMATCH, "IOTHTTP_E_DIGEST_MISMATCH"},
+        {IOTHTTP_E_WRITE, "IOTHTTP_E_WRITE"},
         {IOTHTTP_E_INTERNAL, "IOTHTTP_E_INTERNAL"},
     };
-    static const uint32_t unknown[] = {5, 99, 106, 199, 206, 299, 304, 899, 901, 77777,
+    static const uint32_t unknown[] = {5, 99, 106, 199, 206, 299, 306, 899, 901, 77777,
                                        UINT32_MAX};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         const char *got = iothttp_result_name(all[i].value);
@@ -2581,6 +2583,151 @@ static uint64_t logged_body_len(struct capture *c, const char *needle)
     return len;
 }
 
+/* The value of "key":"..." in a JSON reply of the emulator (into buf). */
+static bool json_text(const char *json, const char *key, char *buf, size_t cap)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (p == NULL)
+        return false;
+    p += strlen(pat);
+    const char *end = strchr(p, '"');
+    if (end == NULL || (size_t)(end - p) >= cap)
+        return false;
+    memcpy(buf, p, (size_t)(end - p));
+    buf[end - p] = '\0';
+    return true;
+}
+
+struct mem_sink {
+    uint8_t *buf;
+    size_t cap, len;
+    int fail_after; /* calls before the sink refuses (-1: never) */
+};
+
+static int mem_write(void *userdata, const uint8_t *buf, size_t len)
+{
+    struct mem_sink *m = userdata;
+    if (m->fail_after == 0)
+        return 7;
+    if (m->fail_after > 0)
+        m->fail_after--;
+    if (m->len + len > m->cap)
+        return 1;
+    memcpy(m->buf + m->len, buf, len);
+    m->len += len;
+    return 0;
+}
+
+#define DL_LEN 700000u
+
+static void test_download(void)
+{
+    const char *base = env("IOTHTTP_EMU_DL_URL");
+    REQUIRE(base != NULL);
+    iothttp_client *client = emu_client(EMU_DEFAULT_POLICY, NULL, 0);
+    REQUIRE(client != NULL);
+    char name[64], url[512], md5[40], sha[72];
+    unique_name(name, sizeof name, "dl");
+    snprintf(url, sizeof url, "%s/%s", base, name);
+    REQUIRE(emu_commandf("dl-object %s %u 31", name, DL_LEN) == 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "dl-info %s", name);
+    char *info = emu_command_alloc(cmd);
+    REQUIRE(json_text(info, "md5", md5, sizeof md5) && json_text(info, "sha256", sha, sizeof sha));
+    free(info);
+
+    /* To a file, checked against size and both digests; the old file replaced at once. */
+    char path[128], part[140];
+    snprintf(path, sizeof path, "/tmp/iothttp-api-dl-%ld-%u.bin", (long)getpid(), ++g_serial);
+    snprintf(part, sizeof part, "%s.part", path);
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    fputs("the old image", f);
+    fclose(f);
+    struct progress prog;
+    progress_init(&prog);
+    EXPECT(iothttp_download_file(client, url, path, DL_LEN, md5, sha, on_progress, &prog),
+           IOTHTTP_OK);
+    CHECK(prog.last_sent == DL_LEN && prog.last_total == DL_LEN && !prog.decreasing);
+    size_t got_len = 0;
+    uint8_t *file_bytes = (uint8_t *)read_file(path, &got_len);
+    CHECK(file_bytes != NULL && got_len == DL_LEN);
+    CHECK(access(part, F_OK) != 0);
+
+    /* To a callback, from byte 0 and from an offset: the same bytes. */
+    struct mem_sink m = {malloc(DL_LEN), DL_LEN, 0, -1};
+    REQUIRE(m.buf != NULL);
+    uint64_t total = 0;
+    EXPECT(iothttp_download(client, url, NULL, 0, 0, mem_write, &m, NULL, NULL, &total),
+           IOTHTTP_OK);
+    CHECK(total == DL_LEN && m.len == DL_LEN);
+    CHECK(file_bytes != NULL && memcmp(m.buf, file_bytes, DL_LEN) == 0);
+    m.len = 0;
+    const char *headers[] = {"Accept: */*"};
+    EXPECT(iothttp_download(client, url, headers, 1, 1000, mem_write, &m, NULL, NULL, NULL),
+           IOTHTTP_OK);
+    CHECK(m.len == DL_LEN - 1000);
+    CHECK(file_bytes != NULL && memcmp(m.buf, file_bytes + 1000, DL_LEN - 1000) == 0);
+
+    /* A cut is resumed; a sink that refuses is IOTHTTP_E_WRITE. */
+    m.len = 0;
+    REQUIRE(emu_command("cut download any 200000 1", NULL, 0) == 0);
+    EXPECT(iothttp_download(client, url, NULL, 0, 0, mem_write, &m, NULL, NULL, NULL),
+           IOTHTTP_OK);
+    CHECK(m.len == DL_LEN && file_bytes != NULL && memcmp(m.buf, file_bytes, DL_LEN) == 0);
+    m.len = 0;
+    m.fail_after = 2;
+    EXPECT(iothttp_download(client, url, NULL, 0, 0, mem_write, &m, NULL, NULL, NULL),
+           IOTHTTP_E_WRITE);
+    CHECK(strstr(iothttp_last_error(), "returned 7") != NULL);
+    m.fail_after = -1;
+
+    /* Mismatches keep nothing and leave the old file. */
+    f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    fputs("the old image", f);
+    fclose(f);
+    char wrong[40];
+    snprintf(wrong, sizeof wrong, "%s", md5);
+    wrong[0] = wrong[0] == '0' ? '1' : '0';
+    EXPECT(iothttp_download_file(client, url, path, DL_LEN, wrong, NULL, NULL, NULL),
+           IOTHTTP_E_DIGEST_MISMATCH);
+    CHECK(strstr(iothttp_last_error(), md5) != NULL); /* what arrived, for the field log */
+    CHECK(access(part, F_OK) != 0);
+    EXPECT(iothttp_download_file(client, url, path, DL_LEN + 1, NULL, NULL, NULL, NULL),
+           IOTHTTP_E_DIGEST_MISMATCH);
+    size_t old_len = 0;
+    char *old = read_file(path, &old_len);
+    CHECK(old != NULL && old_len == 13 && memcmp(old, "the old image", 13) == 0);
+    free(old);
+
+    /* Errors: a missing object, bad arguments, a directory that is not there. */
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/no-such-%s", base, name);
+    EXPECT(iothttp_download_file(client, missing, path, 0, NULL, NULL, NULL, NULL),
+           IOTHTTP_E_HTTP);
+    CHECK(iothttp_last_http_status() == 404);
+    EXPECT(iothttp_download_file(client, url, "/nonexistent-dir/x/fw.bin", 0, NULL, NULL, NULL,
+                                 NULL),
+           IOTHTTP_E_WRITE);
+    const char *range[] = {"Range: bytes=0-"};
+    EXPECT(iothttp_download(client, url, range, 1, 0, mem_write, &m, NULL, NULL, NULL),
+           IOTHTTP_E_INVALID_ARG);
+    EXPECT_ARG(iothttp_download(client, url, NULL, 0, 0, NULL, &m, NULL, NULL, NULL), "write");
+    EXPECT_ARG(iothttp_download(NULL, url, NULL, 0, 0, mem_write, &m, NULL, NULL, NULL),
+               "client");
+    EXPECT_ARG(iothttp_download_file(client, url, NULL, 0, NULL, NULL, NULL, NULL), "path");
+    EXPECT(iothttp_download_file(client, url, path, 0, "xyz", NULL, NULL, NULL),
+           IOTHTTP_E_INVALID_ARG);
+
+    unlink(path);
+    free(file_bytes);
+    free(m.buf);
+    iothttp_client_free(client);
+}
+
 static void test_sizes_64bit(void)
 {
     const uint64_t four_gib = 4ull * 1024 * 1024 * 1024;
@@ -2721,6 +2868,7 @@ static const struct test_case CASES[] = {
     CASE(ota_upload),
     CASE(agc_upload),
     CASE(put_post_form),
+    CASE(download),
     CASE(sizes_64bit),
 };
 

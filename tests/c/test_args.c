@@ -130,6 +130,7 @@ static struct {
     iothttp_aliyun_account *acct;
     iothttp_agc_client *agc;
     const char *store_url, *form_url;
+    char dl_url[512], dl_md5[40], dl_sha256[72]; /* a 1000-byte download object */
 } fx;
 
 static const char TOKEN[] = "args-token-0123456789";
@@ -205,6 +206,23 @@ static int fixture_up(void)
         || !EXPECT(iothttp_agc_client_new(fx.client, id, secret, &fx.agc), IOTHTTP_OK)
         || !EXPECT(iothttp_agc_client_set_endpoint(fx.agc, agc_url), IOTHTTP_OK))
         return -1;
+    const char *dl = env("IOTHTTP_EMU_DL_URL");
+    char dl_name[64], cmd[128];
+    unique_name(dl_name, sizeof dl_name, "args-dl");
+    if (dl == NULL || emu_commandf("dl-object %s 1000 5", dl_name) != 0)
+        return -1;
+    snprintf(fx.dl_url, sizeof fx.dl_url, "%s/%s", dl, dl_name);
+    snprintf(cmd, sizeof cmd, "dl-info %s", dl_name);
+    char *info = emu_command_alloc(cmd);
+    const char *m = info ? strstr(info, "\"md5\":\"") : NULL;
+    const char *h = info ? strstr(info, "\"sha256\":\"") : NULL;
+    if (!CHECK(m != NULL && h != NULL)) {
+        free(info);
+        return -1;
+    }
+    memcpy(fx.dl_md5, m + 7, 32);
+    memcpy(fx.dl_sha256, h + 10, 64);
+    free(info);
     fx.net_ready = true;
     return 0;
 }
@@ -1049,6 +1067,44 @@ static iothttp_result th_iothttp_post_form(const struct row *r, struct outs *o)
     return rc;
 }
 
+/* ---- downloads ---- */
+
+static int write_ok(void *userdata, const uint8_t *buf, size_t len)
+{
+    (void)userdata;
+    (void)buf;
+    (void)len;
+    return 0;
+}
+
+static iothttp_result th_iothttp_download(const struct row *r, struct outs *o)
+{
+    static const char *const headers[] = {"Accept: application/octet-stream"};
+    size_t n = BAD(3) && r->kind == K_NULL0 ? 0 : Z(r, 4, 1);
+    iothttp_write_fn write = BAD(6) ? NULL : write_ok;
+    iothttp_progress_fn progress = BAD(8) ? NULL : progress_ok;
+    return iothttp_download(CLIENT(r, 1), S(r, 2, fx.dl_url), P(r, 3, (void *)headers), n,
+                            U64(r, 5, 0), write, P(r, 7, &fx), progress, P(r, 9, &fx),
+                            P(r, 10, &o->u64a));
+}
+
+static iothttp_result th_iothttp_download_file(const struct row *r, struct outs *o)
+{
+    (void)o;
+    char path[96], side[112];
+    snprintf(path, sizeof path, "/tmp/iothttp-args-dl-%ld.bin", (long)getpid());
+    iothttp_progress_fn progress = BAD(7) ? NULL : progress_ok;
+    iothttp_result rc = iothttp_download_file(CLIENT(r, 1), S(r, 2, fx.dl_url), S(r, 3, path),
+                                              U64(r, 4, 1000), S(r, 5, fx.dl_md5),
+                                              S(r, 6, fx.dl_sha256), progress, P(r, 8, &fx));
+    unlink(path);
+    snprintf(side, sizeof side, "%s.part", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s.part.meta", path);
+    unlink(side);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------
  * The table
  * ------------------------------------------------------------------------------------- */
@@ -1362,6 +1418,41 @@ static const struct row ROWS[] = {
     ROW(iothttp_put, 5, "src", K_FREED, INV, NAMES),
     ROW(iothttp_put, 6, "progress", K_NULL, OK, NET),
     ROW(iothttp_put, 7, "userdata", K_NULL, OK, NET),
+    /* downloads */
+    ROW(iothttp_download, 1, "client", K_NULL, INV, NAMES),
+    ROW(iothttp_download, 1, "client", K_FREED, INV, NAMES),
+    ROW(iothttp_download, 2, "url", K_NULL, INV, NAMES),
+    ROW(iothttp_download, 2, "url", K_EMPTY, INV, 0),
+    ROW(iothttp_download, 2, "url", K_UTF8, INV, NAMES),
+    ROW(iothttp_download, 3, "headers", K_NULL, INV, NAMES),
+    ROW(iothttp_download, 3, "headers", K_NULL0, OK, NET),
+    ROW(iothttp_download, 4, "n_headers", K_ZERO, OK, NET),
+    ROW(iothttp_download, 4, "n_headers", K_HUGE, INV, 0),
+    ROW(iothttp_download, 5, "offset", K_ZERO, OK, NET),
+    ROW(iothttp_download, 5, "offset", K_HUGE, IOTHTTP_E_HTTP, NET), /* 416: past the end */
+    ROW(iothttp_download, 6, "write", K_NULL, INV, NAMES),
+    ROW(iothttp_download, 7, "userdata", K_NULL, OK, NET),
+    ROW(iothttp_download, 8, "progress", K_NULL, OK, NET),
+    ROW(iothttp_download, 9, "progress_userdata", K_NULL, OK, NET),
+    ROW(iothttp_download, 10, "total_out", K_NULL, OK, NET),
+    ROW(iothttp_download_file, 1, "client", K_NULL, INV, NAMES),
+    ROW(iothttp_download_file, 1, "client", K_FREED, INV, NAMES),
+    ROW(iothttp_download_file, 2, "url", K_NULL, INV, NAMES),
+    ROW(iothttp_download_file, 2, "url", K_EMPTY, INV, 0),
+    ROW(iothttp_download_file, 2, "url", K_UTF8, INV, NAMES),
+    ROW(iothttp_download_file, 3, "path", K_NULL, INV, NAMES),
+    ROW(iothttp_download_file, 3, "path", K_EMPTY, INV, 0),
+    ROW(iothttp_download_file, 3, "path", K_UTF8, INV, NAMES),
+    ROW(iothttp_download_file, 4, "expected_size", K_ZERO, OK, NET), /* not checked */
+    ROW(iothttp_download_file, 4, "expected_size", K_HUGE, IOTHTTP_E_DIGEST_MISMATCH, NET),
+    ROW(iothttp_download_file, 5, "md5_hex", K_NULL, OK, NET),
+    ROW(iothttp_download_file, 5, "md5_hex", K_EMPTY, INV, 0),
+    ROW(iothttp_download_file, 5, "md5_hex", K_UTF8, INV, NAMES),
+    ROW(iothttp_download_file, 6, "sha256_hex", K_NULL, OK, NET),
+    ROW(iothttp_download_file, 6, "sha256_hex", K_EMPTY, INV, 0),
+    ROW(iothttp_download_file, 6, "sha256_hex", K_UTF8, INV, NAMES),
+    ROW(iothttp_download_file, 7, "progress", K_NULL, OK, NET),
+    ROW(iothttp_download_file, 8, "userdata", K_NULL, OK, NET),
     ROW(iothttp_post_form, 1, "client", K_NULL, INV, NAMES),
     ROW(iothttp_post_form, 1, "client", K_FREED, INV, NAMES),
     ROW(iothttp_post_form, 2, "url", K_NULL, INV, NAMES),
