@@ -47,7 +47,7 @@ md5="$(ctl "dl-info $name" | sed -E 's/.*"md5":"([0-9a-f]+)".*/\1/')"
 
 # 1. kill -9 from outside, mid-way (the server sends 400 kB/s: 10 s for the whole object).
 printf 'the old image' >"$file"
-ctl "trickle download any 400000 1" >/dev/null
+ctl "trickle download $name 400000 1" >/dev/null
 "$bin" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" 0 &
 pid=$!
 for _ in $(seq 1 200); do

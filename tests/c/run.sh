@@ -176,7 +176,7 @@ if ((have_valgrind)); then
         "$upload_file_path" "$IOTHTTP_EMU_AGC_URL" "$IOTHTTP_EMU_CA"
     grep -Eq '^object id: .+' "$work/agc_upload.memcheck.out" ||
         fail "agc_upload under valgrind: $(cat "$work/agc_upload.memcheck.out")"
-    emu_control "cut download any 100000 1" >/dev/null
+    emu_control "cut download example-dl.bin 100000 1" >/dev/null
     memcheck_example ota_download "$ex/ota_download" "$IOTHTTP_EMU_DL_URL/example-dl.bin" \
         "$work/memcheck-dl.bin" 300000 "$IOTHTTP_EXAMPLE_DL_MD5" "$IOTHTTP_EXAMPLE_DL_SHA256" \
         "$IOTHTTP_EMU_CA"

@@ -2673,7 +2673,7 @@ static void test_download(void)
 
     /* A cut is resumed; a sink that refuses is IOTHTTP_E_WRITE. */
     m.len = 0;
-    REQUIRE(emu_command("cut download any 200000 1", NULL, 0) == 0);
+    REQUIRE(emu_commandf("cut download %s 200000 1", name) == 0);
     EXPECT(iothttp_download(client, url, NULL, 0, 0, mem_write, &m, NULL, NULL, NULL),
            IOTHTTP_OK);
     CHECK(m.len == DL_LEN && file_bytes != NULL && memcmp(m.buf, file_bytes, DL_LEN) == 0);

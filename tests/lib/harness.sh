@@ -171,7 +171,7 @@ run_download() {
     upload_example "$label" '^downloaded .*: verified and in place$' "$prog" \
         "$IOTHTTP_EMU_DL_URL/example-dl.bin" "$file" 300000 "$md5" "$sha" "$IOTHTTP_EMU_CA"
     [[ "$(md5sum "$file" | cut -d' ' -f1)" == "$md5" ]] || fail "$label: downloaded file has the wrong MD5"
-    emu_control "cut download any 100000 1" >/dev/null
+    emu_control "cut download example-dl.bin 100000 1" >/dev/null
     upload_example "$label" '^downloaded .*: verified and in place$' "$prog" \
         "$IOTHTTP_EMU_DL_URL/example-dl.bin" "$file" 300000 "$md5" "$sha" "$IOTHTTP_EMU_CA"
     [[ "$(md5sum "$file" | cut -d' ' -f1)" == "$md5" ]] || fail "$label: resumed file has the wrong MD5"
