@@ -17,7 +17,7 @@ use std::fs;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     // `iothttp_uploads`: any feature that streams a source to a store (or a download, which
-    // shares its reply classification), so the shared upload machinery (src/upload.rs) is
+    // shares its reply classification), so the shared upload machinery (src/transfer/upload.rs) is
     // compiled only when something uses it.
     println!("cargo::rustc-check-cfg=cfg(iothttp_uploads)");
     let uploads = [

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::cloud::Cloud;
+use crate::clouds::Cloud;
 use crate::config::Config;
 use crate::device::Device;
 use crate::error::Result;
-use crate::transport::{ClientStats, Http};
+use crate::net::transport::{ClientStats, Http};
 
 /// The transport every device and account made from it shares: one connection pool, one
 /// TLS trust store, one retry policy, one log. Cheap to clone; thread-safe.

@@ -8,7 +8,7 @@ use rustls::pki_types::CertificateDer;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{LogLevel, LogSink};
-use crate::tls;
+use crate::net::tls;
 
 /// Retry policy for requests that certainly did not take effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +197,7 @@ impl Config {
         match proxy {
             None => self.proxy = None,
             Some(url) => {
-                crate::transport::validate_proxy(url)?;
+                crate::net::transport::validate_proxy(url)?;
                 self.proxy = Some(url.to_string());
             }
         }

@@ -6,18 +6,18 @@ use std::time::Duration;
 
 use crate::client::Client;
 #[cfg(feature = "ucloud-files")]
-use crate::cloud::FileInfo;
-use crate::cloud::{Cloud, Dialect, Failure, Identity, Issued, Published, SignMethod, MAX_REPLY};
+use crate::clouds::FileInfo;
+use crate::clouds::{Cloud, Dialect, Failure, Identity, Issued, Published, SignMethod, MAX_REPLY};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
+use crate::net::transport::{Body, Method, Request};
 use crate::secret::Secret;
 use crate::sign::percent_encode_path;
 #[cfg(feature = "ucloud-files")]
-use crate::source::reborrow;
-use crate::source::{Progress, Source};
-use crate::transport::{Body, Method, Request};
+use crate::transfer::source::reborrow;
+use crate::transfer::source::{Progress, Source};
 #[cfg(feature = "ucloud-files")]
-use crate::upload::{run_upload, send_source, Attempt, Target};
+use crate::transfer::upload::{run_upload, send_source, Attempt, Target};
 
 /// Largest publish payload the clouds accept (128 KiB).
 pub const MAX_PAYLOAD: usize = 131_072;
@@ -245,7 +245,7 @@ impl Device {
         let dialect = cloud.dialect()?;
         let default_client_id = if dialect.has_client_id() {
             let id = format!("{product}.{device}");
-            if id.len() <= crate::cloud::MAX_CLIENT_ID {
+            if id.len() <= crate::clouds::MAX_CLIENT_ID {
                 id
             } else {
                 device.to_string()
@@ -384,7 +384,7 @@ impl Device {
             ));
         }
         if client_id.is_empty()
-            || client_id.len() > crate::cloud::MAX_CLIENT_ID
+            || client_id.len() > crate::clouds::MAX_CLIENT_ID
             || !client_id.bytes().all(|b| (0x21..=0x7e).contains(&b))
         {
             return Err(Error::invalid(
@@ -433,7 +433,7 @@ impl Device {
     /// Install a token saved earlier (e.g. before a reboot). `expires_at_ms` is Unix ms, or
     /// None if unknown (then it is used until the cloud refuses it).
     pub fn set_token(&self, token: &str, expires_at_ms: Option<u64>) -> Result<()> {
-        if !crate::cloud::is_header_safe_token(token) {
+        if !crate::clouds::is_header_safe_token(token) {
             return Err(Error::invalid(
                 "token must be 1..4096 visible ASCII characters",
             ));
@@ -536,7 +536,7 @@ impl Device {
     #[cfg(feature = "ucloud-files")]
     fn upload_file_with(
         &self,
-        files: &dyn crate::cloud::FileUpload,
+        files: &dyn crate::clouds::FileUpload,
         file_name: &str,
         content_type: &str,
         src: &mut Source,

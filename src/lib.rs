@@ -35,20 +35,10 @@
     allow(dead_code, unused_imports)
 )]
 
-#[cfg(feature = "agc")]
-mod agc;
-#[cfg(feature = "aliyun")]
-mod aliyun;
-#[cfg(feature = "aliyun-ota")]
-mod aliyun_ota;
 mod client;
-mod cloud;
+mod clouds;
 mod config;
-mod counter;
 mod device;
-#[cfg(feature = "downloads")]
-mod download;
-mod early;
 mod error;
 pub mod ffi;
 #[cfg(feature = "fuzzing")]
@@ -56,33 +46,28 @@ pub mod ffi;
 pub mod fuzzing;
 mod log;
 mod md5;
+mod net;
 mod secret;
 pub mod sign;
-mod source;
-mod tcp;
-mod tls;
-mod transport;
-#[cfg(feature = "ucloud")]
-mod ucloud;
-#[cfg(iothttp_uploads)]
-mod upload;
+mod stores;
+mod transfer;
 
+pub use client::Client;
+pub use clouds::{Cloud, Published, SignMethod, MAX_MESSAGE_ID_DIGITS};
+pub use config::{Config, RetryPolicy};
+pub use device::{validate_topic, Device, MAX_PAYLOAD, MAX_TOPIC};
+pub use error::{Error, ErrorKind, Result};
+pub use log::{LogLevel, LogSink};
+pub use net::transport::ClientStats;
+pub use secret::Secret;
 #[cfg(feature = "agc")]
-pub use agc::{
+pub use stores::agc::{
     agc_size_limit, AgcClient, AGC_DEFAULT_ENDPOINT, AGC_MAX_AAB, AGC_MAX_APP, MAX_OBJECT_ID,
 };
 #[cfg(feature = "aliyun-ota")]
-pub use aliyun_ota::{rpc_sign, AliyunAccount, MAX_OTA_FILE, MAX_URL, OTA_SUFFIXES};
-pub use client::Client;
-pub use cloud::{Cloud, Published, SignMethod, MAX_MESSAGE_ID_DIGITS};
-pub use config::{Config, RetryPolicy};
-pub use device::{validate_topic, Device, MAX_PAYLOAD, MAX_TOPIC};
+pub use stores::aliyun_ota::{rpc_sign, AliyunAccount, MAX_OTA_FILE, MAX_URL, OTA_SUFFIXES};
 #[cfg(feature = "downloads")]
-pub use download::{Downloaded, Expected, Sink};
-pub use error::{Error, ErrorKind, Result};
-pub use log::{LogLevel, LogSink};
-pub use secret::Secret;
-pub use source::{Digests, Progress, Source, SourceRead};
-pub use transport::ClientStats;
+pub use transfer::download::{Downloaded, Expected, Sink};
+pub use transfer::source::{Digests, Progress, Source, SourceRead};
 #[cfg(feature = "generic-uploads")]
-pub use upload::FormFile;
+pub use transfer::upload::FormFile;

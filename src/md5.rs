@@ -698,7 +698,7 @@ mod tests {
         let (digest, secs): ([u8; 16], f64) = match which.as_str() {
             "iothttp" => {
                 let start = Instant::now();
-                let mut src = crate::source::Source::from_file(path()).unwrap();
+                let mut src = crate::transfer::source::Source::from_file(path()).unwrap();
                 let d = src.digests(true, false).unwrap().md5.unwrap();
                 (d, start.elapsed().as_secs_f64())
             }

@@ -12,7 +12,7 @@ use super::{
     arg_bytes, arg_out, arg_ref, arg_str, check_room, copy_cstr, give, guard, guard_quiet,
     iothttp_result, set_str, take, write_cstr,
 };
-use crate::cloud::{Cloud, SignMethod, MAX_MESSAGE_ID_DIGITS};
+use crate::clouds::{Cloud, SignMethod, MAX_MESSAGE_ID_DIGITS};
 use crate::device::{Device, MAX_PAYLOAD};
 use crate::error::{Error, ErrorKind};
 

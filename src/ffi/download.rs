@@ -25,7 +25,7 @@ struct CSink {
 }
 
 #[cfg(feature = "downloads")]
-impl crate::download::Sink for CSink {
+impl crate::transfer::download::Sink for CSink {
     fn accept(&mut self, bytes: &[u8]) -> io::Result<()> {
         // SAFETY: a valid callback supplied by the caller for the duration of the call.
         let rc = unsafe { (self.f)(self.userdata, bytes.as_ptr(), bytes.len()) };
@@ -73,7 +73,7 @@ pub unsafe extern "C" fn iothttp_download(
             let Some(f) = write else {
                 return Err(Error::invalid("argument 'write' is NULL"));
             };
-            let parsed = crate::upload::parse_header_lines(&lines, 0)?;
+            let parsed = crate::transfer::upload::parse_header_lines(&lines, 0)?;
             let pairs: Vec<(&str, &str)> = parsed
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -118,7 +118,7 @@ pub unsafe extern "C" fn iothttp_download_file(
             let client = unsafe { arg_ref(client, "client") }?;
             let url = unsafe { arg_str(url, "url") }?;
             let path = unsafe { arg_str(path, "path") }?;
-            let mut expected = crate::download::Expected::new();
+            let mut expected = crate::transfer::download::Expected::new();
             if expected_size > 0 {
                 expected = expected.size(expected_size);
             }

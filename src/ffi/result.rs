@@ -146,12 +146,12 @@ pub(crate) fn clear_last_error() {
         l.cloud_code = 0;
         l.http_status = 0;
     });
-    crate::transport::reset_last_http_status();
+    crate::net::transport::reset_last_http_status();
 }
 
 /// End of a call: note the last HTTP status the transport saw on this thread.
 pub(crate) fn note_http_status() {
-    let seen = crate::transport::last_http_status();
+    let seen = crate::net::transport::last_http_status();
     if seen != 0 {
         LAST.with(|l| l.borrow_mut().http_status = seen);
     }

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use super::{arg_out, arg_ref, arg_str, give, guard, guard_quiet, iothttp_result, take};
 use crate::error::{Error, ErrorKind, Result};
-use crate::source::{MemoryRead, Source, SourceRead};
+use crate::transfer::source::{MemoryRead, Source, SourceRead};
 
 /// Read callback of a callback source: fill `buf` with up to `cap` bytes, store the count in
 /// `*out_len` (0 = end of data) and return 0; any other return value fails the upload with

@@ -16,22 +16,22 @@ use super::{
     arg_out, arg_ref, arg_str, check_room, copy_cstr, give, guard, guard_quiet, iothttp_result,
     set_str, take,
 };
-#[cfg(feature = "agc")]
-use crate::agc::AgcClient;
-#[cfg(feature = "aliyun-ota")]
-use crate::aliyun_ota::AliyunAccount;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::source::{Progress, Source};
+#[cfg(feature = "agc")]
+use crate::stores::agc::AgcClient;
+#[cfg(feature = "aliyun-ota")]
+use crate::stores::aliyun_ota::AliyunAccount;
+use crate::transfer::source::{Progress, Source};
 
 /// Room for any FirmwareUrl plus its NUL: the minimum `cap` of `iothttp_aliyun_ota_upload`.
 pub const IOTHTTP_URL_LEN: usize = 2048;
 /// Room for any AGC objectId plus its NUL: the minimum `cap` of `iothttp_agc_upload`.
 pub const IOTHTTP_OBJECT_ID_LEN: usize = 256;
 #[cfg(feature = "aliyun-ota")]
-const _: () = assert!(IOTHTTP_URL_LEN == crate::aliyun_ota::MAX_URL + 1);
+const _: () = assert!(IOTHTTP_URL_LEN == crate::stores::aliyun_ota::MAX_URL + 1);
 #[cfg(feature = "agc")]
-const _: () = assert!(IOTHTTP_OBJECT_ID_LEN == crate::agc::MAX_OBJECT_ID + 1);
+const _: () = assert!(IOTHTTP_OBJECT_ID_LEN == crate::stores::agc::MAX_OBJECT_ID + 1);
 
 /// An Alibaba Cloud account (AccessKey) for OTA firmware uploads. Thread-safe; keeps its
 /// client's transport alive.
@@ -384,7 +384,7 @@ pub unsafe extern "C" fn iothttp_put(
                 let lines = unsafe { arg_str_array(headers, n_headers, "headers") }?;
                 let src = unsafe { arg_ref(src, "src") }?;
                 let mut src = src.lock()?;
-                let parsed = crate::upload::parse_header_lines(&lines, src.size())?;
+                let parsed = crate::transfer::upload::parse_header_lines(&lines, src.size())?;
                 let pairs: Vec<(&str, &str)> = parsed
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -435,7 +435,7 @@ pub unsafe extern "C" fn iothttp_post_form(
                 let fields: Vec<(&str, &str)> = names.into_iter().zip(values).collect();
                 let mut src = src.lock()?;
                 with_progress(progress, userdata, |p| {
-                    let file = crate::upload::FormFile {
+                    let file = crate::transfer::upload::FormFile {
                         field: file_field,
                         file_name,
                         content_type,

@@ -3,13 +3,18 @@
 //! Adding a cloud means one new file implementing [`Dialect`] and one arm in
 //! [`Cloud::dialect`].
 
+#[cfg(feature = "aliyun")]
+pub(crate) mod aliyun;
+#[cfg(feature = "ucloud")]
+pub(crate) mod ucloud;
+
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
+use crate::net::transport::{is_retryable, loggable_url, Response, RetryError};
 use crate::secret::Secret;
-use crate::transport::{is_retryable, loggable_url, Response, RetryError};
 
 /// The device clouds iothttp speaks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,9 +30,9 @@ impl Cloud {
     pub(crate) fn dialect(self) -> Result<&'static dyn Dialect, Error> {
         match self {
             #[cfg(feature = "ucloud")]
-            Cloud::UCloud => Ok(&crate::ucloud::UCloud),
+            Cloud::UCloud => Ok(&crate::clouds::ucloud::UCloud),
             #[cfg(feature = "aliyun")]
-            Cloud::Aliyun => Ok(&crate::aliyun::Aliyun),
+            Cloud::Aliyun => Ok(&crate::clouds::aliyun::Aliyun),
             #[allow(unreachable_patterns)] // with every cloud's feature on
             other => Err(Error::missing_feature(other.feature(), other.name())),
         }
@@ -167,7 +172,7 @@ pub(crate) trait FileUpload: Send + Sync {
     /// Interpret the URL reply.
     fn parse_grant(&self, resp: &Response) -> Result<FileGrant, Failure>;
     /// Interpret the store's reply to the PUT.
-    fn parse_put(&self, resp: &Response) -> crate::upload::Attempt<()>;
+    fn parse_put(&self, resp: &Response) -> crate::transfer::upload::Attempt<()>;
 }
 
 /// One device cloud's HTTP dialect.

@@ -17,10 +17,10 @@ use ureq::unversioned::transport::{
 use ureq::Agent;
 
 use crate::config::{Config, ResolveEntry, RetryPolicy};
-use crate::counter::Counter;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::{log, Logger};
-use crate::tls::{TlsConnector, TlsFailure};
+use crate::net::counter::Counter;
+use crate::net::tls::{TlsConnector, TlsFailure};
 
 /// Per-connection receive and send buffers (ureq's default is 128 KiB each way). The send
 /// buffer is the size of one body write: 64 KiB keeps large uploads at curl's pace.
@@ -372,7 +372,7 @@ impl<T: Transport> Transport for DeadlineTransport<T> {
             // server's early reply, if it sent one.
             let input = self.inner.buffers().input();
             if !input.is_empty() {
-                crate::early::stash(input);
+                crate::net::early::stash(input);
             }
         }
         sent
@@ -526,14 +526,14 @@ fn map_ureq(e: ureq::Error, target: &str, limits: Limits) -> Error {
         U::Io(io) => {
             if let Some(f) = io
                 .get_ref()
-                .and_then(|r| r.downcast_ref::<crate::source::BodyFailure>())
+                .and_then(|r| r.downcast_ref::<crate::transfer::source::BodyFailure>())
             {
                 let e = &f.0;
                 Error::new(e.kind(), format!("{target}: {}", e.message()))
             } else if let Some(r) = io.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
                 Error::new(
                     ErrorKind::Tls,
-                    format!("{target}: {}", crate::tls::describe_rustls(r)),
+                    format!("{target}: {}", crate::net::tls::describe_rustls(r)),
                 )
             } else if io.kind() == io::ErrorKind::TimedOut {
                 Error::new(ErrorKind::Timeout, format!("{target}: timed out"))
@@ -593,7 +593,7 @@ pub(crate) fn unix_ms_now() -> u64 {
 impl Http {
     /// Build the agent from a config. Fails on an unusable trust setup.
     pub(crate) fn new(cfg: &Config) -> Result<Http> {
-        let tls = crate::tls::client_config(cfg.builtin_roots, &cfg.extra_roots)?;
+        let tls = crate::net::tls::client_config(cfg.builtin_roots, &cfg.extra_roots)?;
         let handshakes = Arc::new(Counter::new(0));
         let proxy = match &cfg.proxy {
             Some(url) => Some(
@@ -628,7 +628,7 @@ impl Http {
             .build();
         let connector = ()
             .chain(ConnectProxyConnector::default())
-            .chain(crate::tcp::TcpConnector {
+            .chain(crate::net::tcp::TcpConnector {
                 input_buffer: INPUT_BUFFER,
                 output_buffer: OUTPUT_BUFFER,
             })
@@ -743,7 +743,7 @@ impl Http {
             return Err(self.deadline_error(&target));
         }
         self.requests.fetch_add(1);
-        crate::early::clear();
+        crate::net::early::clear();
         let started = Instant::now();
         let timeouts = self.timeouts();
         let result = match req.method {
@@ -875,7 +875,7 @@ impl Http {
             return Err(self.deadline_error(&target));
         }
         self.requests.fetch_add(1);
-        crate::early::clear();
+        crate::net::early::clear();
         let limits = self.timeouts();
         let mut b = self.agent.get(url);
         for (n, v) in headers {
@@ -939,7 +939,7 @@ impl Http {
         max_reply: usize,
         err: Error,
     ) -> Result<Response> {
-        let Some(early) = crate::early::take(max_reply) else {
+        let Some(early) = crate::net::early::take(max_reply) else {
             return Err(err);
         };
         LAST_STATUS.with(|c| c.set(early.status));

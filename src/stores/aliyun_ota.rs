@@ -7,15 +7,17 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Map, Value};
 
 use crate::client::Client;
-use crate::cloud::cloud_message;
+use crate::clouds::cloud_message;
 use crate::device::{check_region, normalise_base_url};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
+use crate::net::transport::{is_retryable, Body, Budget, Method, Request, Response, RetryError};
 use crate::secret::Secret;
 use crate::sign::{base64, hmac, iso8601_utc, percent_encode, HmacAlg};
-use crate::source::{reborrow, Progress, Source};
-use crate::transport::{is_retryable, Body, Budget, Method, Request, Response, RetryError};
-use crate::upload::{run_upload, send_source, store_reply, xml_error, Attempt, Multipart, Target};
+use crate::transfer::source::{reborrow, Progress, Source};
+use crate::transfer::upload::{
+    run_upload, send_source, store_reply, xml_error, Attempt, Multipart, Target,
+};
 
 /// Largest firmware file the OTA service accepts (1000 MB).
 pub const MAX_OTA_FILE: u64 = 1000 * 1024 * 1024;

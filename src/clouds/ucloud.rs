@@ -5,19 +5,19 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::cloud::{
+use crate::clouds::{
     checked_token, cloud_message, code_field, json_object, message_id, status_failure, Dialect,
     Failure, Identity, Issued, Prepared, Published, SignMethod,
 };
 #[cfg(feature = "ucloud-files")]
-use crate::cloud::{FileGrant, FileInfo, FileUpload};
+use crate::clouds::{FileGrant, FileInfo, FileUpload};
 use crate::error::{Error, ErrorKind};
+use crate::net::transport::Response;
 #[cfg(feature = "ucloud-files")]
 use crate::secret::Secret;
 use crate::sign::{hmac_hex, HmacAlg};
-use crate::transport::Response;
 #[cfg(feature = "ucloud-files")]
-use crate::upload::Attempt;
+use crate::transfer::upload::Attempt;
 
 pub(crate) struct UCloud;
 
@@ -179,7 +179,9 @@ impl FileUpload for UCloud {
             _ => return Err(bad("has no URL")),
         };
         let authorization = match map.get("Authorization") {
-            Some(Value::String(a)) if crate::upload::is_header_value(a) && !a.is_empty() => {
+            Some(Value::String(a))
+                if crate::transfer::upload::is_header_value(a) && !a.is_empty() =>
+            {
                 Secret::new(a.as_str())
             }
             _ => return Err(bad("has no usable Authorization")),

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::cloud::{
+use crate::clouds::{
     checked_token, cloud_message, code_field, json_object, message_id, status_failure, Dialect,
     Failure, Identity, Issued, Prepared, Published, SignMethod,
 };
 use crate::error::{Error, ErrorKind};
+use crate::net::transport::Response;
 use crate::sign::{hmac_hex, HmacAlg};
-use crate::transport::Response;
 
 pub(crate) struct Aliyun;
 

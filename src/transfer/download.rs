@@ -15,9 +15,9 @@ use sha2::Digest as _;
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
-use crate::source::{parse_hex, Progress};
-use crate::transport::{loggable_url, Http, Streaming};
-use crate::upload::{is_upload_retryable, xml_error};
+use crate::net::transport::{loggable_url, Http, Streaming};
+use crate::transfer::source::{parse_hex, Progress};
+use crate::transfer::upload::{is_upload_retryable, xml_error};
 
 /// Bytes moved from the socket to the sink per step (the only buffer of a download).
 const STEP: usize = 64 * 1024;

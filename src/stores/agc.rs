@@ -7,15 +7,15 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use serde_json::{json, Map, Value};
 
 use crate::client::Client;
-use crate::cloud::{cloud_message, code_field};
+use crate::clouds::{cloud_message, code_field};
 use crate::device::{check_file_name, normalise_base_url};
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
+use crate::net::transport::{Body, Budget, Method, Request, Response};
 use crate::secret::Secret;
 use crate::sign::{hex, percent_encode};
-use crate::source::{reborrow, Progress, Source};
-use crate::transport::{Body, Budget, Method, Request, Response};
-use crate::upload::{
+use crate::transfer::source::{reborrow, Progress, Source};
+use crate::transfer::upload::{
     is_header_value, is_token, run_upload, send_source, store_reply, xml_error, Attempt, Target,
 };
 
@@ -356,7 +356,7 @@ pub(crate) fn parse_token_reply(resp: &Response) -> Result<(Secret, u64)> {
         .with_http_status(resp.status));
     }
     let token = match map.get("access_token") {
-        Some(Value::String(t)) if crate::cloud::is_header_safe_token(t) => Secret::new(t.as_str()),
+        Some(Value::String(t)) if crate::clouds::is_header_safe_token(t) => Secret::new(t.as_str()),
         _ => {
             return Err(Error::new(
                 ErrorKind::BadResponse,

@@ -5,8 +5,8 @@
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
-use crate::source::{reborrow, BodyReader, Progress, Reported, Source};
-use crate::transport::{loggable_url, Body, Budget, Http, Method, Request, Response};
+use crate::net::transport::{loggable_url, Body, Budget, Http, Method, Request, Response};
+use crate::transfer::source::{reborrow, BodyReader, Progress, Reported, Source};
 
 /// Replies to uploads are small (empty, `{}`, an XML error); larger is refused.
 pub(crate) const MAX_UPLOAD_REPLY: usize = 64 * 1024;

@@ -17,8 +17,8 @@ use ureq::unversioned::transport::{
     TransportAdapter,
 };
 
-use crate::counter::Counter;
 use crate::error::{Error, ErrorKind, Result};
+use crate::net::counter::Counter;
 
 /// A CA file larger than this is refused (the whole Mozilla bundle is ~220 KB).
 pub(crate) const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -305,7 +305,7 @@ fn handshake_failure(e: io::Error, host: &str) -> ureq::Error {
         io::ErrorKind::ConnectionReset => "the connection was reset".to_string(),
         _ => e.to_string(),
     };
-    ureq::Error::Other(Box::new(crate::transport::ConnectFailure(format!(
+    ureq::Error::Other(Box::new(crate::net::transport::ConnectFailure(format!(
         "TLS handshake with {host} cut before any request byte was sent: {why}"
     ))))
 }
@@ -375,7 +375,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
         // request byte was sent, so it is safe to try again.
         while stream.conn.is_handshaking() {
             let mut t = details.timeout;
-            if let Some(left) = crate::transport::connect_time_left() {
+            if let Some(left) = crate::net::transport::connect_time_left() {
                 if left.is_zero() {
                     return Err(ureq::Error::Timeout(ureq::Timeout::Connect));
                 }
@@ -412,13 +412,14 @@ impl fmt::Debug for TlsTransport {
 impl TlsTransport {
     /// After the peer closed or reset the connection under a write: decrypts into the input
     /// buffer what it sent before (its reply to a request it refused early), until the end,
-    /// an error or a full buffer (see [`crate::early`]). The records are read straight from
+    /// an error or a full buffer (see [`crate::net::early`]). The records are read straight from
     /// the transport below: reading through the stream would first try to send the TLS
     /// data still queued, into the closed connection.
     fn salvage_reply(&mut self, mut timeout: NextTimeout) {
         let limit = (!timeout.after.is_not_happening()).then(|| *timeout.after);
-        timeout.after =
-            ureq::unversioned::transport::time::Duration::Exact(crate::early::salvage_wait(limit));
+        timeout.after = ureq::unversioned::transport::time::Duration::Exact(
+            crate::net::early::salvage_wait(limit),
+        );
         self.stream.sock.set_timeout(timeout);
         loop {
             let more = matches!(self.stream.conn.read_tls(&mut self.stream.sock), Ok(n) if n > 0);
@@ -456,7 +457,7 @@ impl Transport for TlsTransport {
             .and_then(|()| self.stream.flush())
             .map_err(map_tls_io);
         if let Err(ureq::Error::Io(e)) = &sent {
-            if crate::early::is_peer_close(e) {
+            if crate::net::early::is_peer_close(e) {
                 self.salvage_reply(timeout);
             }
         }

@@ -15,7 +15,7 @@ use ureq::unversioned::transport::{
     Transport,
 };
 
-use crate::transport::ConnectFailure;
+use crate::net::transport::ConnectFailure;
 
 /// Opens TCP connections (unless an earlier connector, such as a proxy, already did).
 #[derive(Debug)]
@@ -53,7 +53,7 @@ impl<In: Transport> Connector<In> for TcpConnector {
         // resolver; ureq's own connect timeout would start the clock again.
         let budget = match (
             left(&details.timeout),
-            crate::transport::connect_time_left(),
+            crate::net::transport::connect_time_left(),
         ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -171,9 +171,9 @@ fn timed_out(e: &io::Error) -> bool {
 impl TcpTransport {
     /// After the peer closed or reset the connection under a write: reads into the input
     /// buffer whatever it sent before (its reply to a request it refused early), until the
-    /// end, an error, a full buffer or a short wait (see [`crate::early`]).
+    /// end, an error, a full buffer or a short wait (see [`crate::net::early`]).
     fn salvage_reply(&mut self, timeout: &NextTimeout) {
-        let deadline = Instant::now() + crate::early::salvage_wait(left(timeout));
+        let deadline = Instant::now() + crate::net::early::salvage_wait(left(timeout));
         loop {
             let rest = deadline.saturating_duration_since(Instant::now());
             let stream = &*self.stream;
@@ -227,7 +227,7 @@ impl Transport for TcpTransport {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if timed_out(&e) => return Err(ureq::Error::Timeout(timeout.reason)),
                 Err(e) => {
-                    if crate::early::is_peer_close(&e) {
+                    if crate::net::early::is_peer_close(&e) {
                         self.salvage_reply(&timeout);
                     }
                     return Err(ureq::Error::Io(e));
