@@ -194,6 +194,7 @@ def main():
     bench, pub, pub_nocurl, workdir, env_file, upload.MAXRSS = sys.argv[1:7]
     env = dict(line.strip().split("=", 1) for line in open(env_file) if "=" in line)
     ngx = Nginx(env)
+    load0 = loadavg()
     token = json.loads(subprocess.run(
         ["curl", "-sS", "--fail", "--cacert", ngx.ca, "-X", "POST", "-d", "{}", f"{ngx.url}/auth"],
         check=True, capture_output=True, text=True).stdout)["Token"]
@@ -228,8 +229,10 @@ def main():
                      max(v[2] for v in vs),
                      statistics.median(v[3] for v in vs)))
 
-    print(f"nginx {nginx_version()}, {ngx.tls}; runs per cell: {RUNS} (alternating); values: median "
-          "wall, median client CPU, max peak RSS, median nginx CPU\n")
+    print(f"nginx {nginx_version()}, {ngx.tls}; load average (1 min) {load0} at the start, "
+          f"{loadavg()} at the end")
+    print(f"runs per cell: {RUNS} (alternating); values: median wall, median client CPU, max "
+          "peak RSS, median nginx CPU\n")
     print("| flow | file | client | wall s | client CPU s | peak RSS KiB | nginx CPU s |")
     print("|---|---|---|---|---|---|---|")
     for flow, label, client, wall, cpu, rss, server in rows:
@@ -249,6 +252,11 @@ def main():
     print(f"\npublish: {PUBLISHES / by[(rows[-1][0], '-', 'iothttp')][3]:.0f} messages/s iothttp, "
           f"{PUBLISHES / by[(rows[-1][0], '-', 'curl')][3]:.0f} libcurl; connections seen by nginx "
           f"per run: iothttp {conns['iothttp']}, libcurl {conns['curl']}")
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
 
 
 def curl_name(flow):
