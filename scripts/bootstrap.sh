@@ -10,8 +10,8 @@
 #                                 network-namespace tests), and a rustc
 #                                 with the armv7 and aarch64 standard libraries
 #   scripts/bootstrap.sh bench    what tests/bench/run.sh needs: cargo, a C compiler, python3,
-#                                 curl, openssl, libcurl's headers (libcurl4-openssl-dev) and
-#                                 nginx (the TLS sink of `tests/bench/run.sh nginx`)
+#                                 curl, openssl, libcurl's headers (libcurl4-openssl-dev)
+#   scripts/bootstrap.sh bench-nginx  the same plus nginx (`tests/bench/run.sh nginx`)
 #
 # Installing: with apt-get, as root or through `sudo -n`. When it may not install (not root and
 # no password-less sudo, or IOTHTTP_BOOTSTRAP_INSTALL=0), it names the missing packages and the
@@ -32,9 +32,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mode="${1:-}"
 case "$mode" in
-demo | test | bench) ;;
+demo | test | bench | bench-nginx) ;;
 *)
-    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
@@ -59,11 +59,13 @@ if [[ $mode == test ]]; then
         qemu-arm=qemu-user qemu-aarch64=qemu-user ip=iproute2 unshare=util-linux
     )
 fi
-if [[ $mode == bench ]]; then
+if [[ $mode == bench* ]]; then
+    tools=(cc=gcc python3=python3 curl=curl openssl=openssl curl-config=libcurl4-openssl-dev)
+fi
+if [[ $mode == bench-nginx ]]; then
     # nginx lives in /usr/sbin, which a user's PATH may lack.
     PATH="$PATH:/usr/sbin"
-    tools=(cc=gcc python3=python3 curl=curl openssl=openssl curl-config=libcurl4-openssl-dev
-        nginx=nginx)
+    tools+=(nginx=nginx)
 fi
 
 packages=()

@@ -52,7 +52,7 @@ nginx_sink_free_port() {
 nginx_sink_start() {
   local d=$1 nginx port token as_nobody=()
   nginx=$(command -v nginx || echo /usr/sbin/nginx)
-  [ -x "$nginx" ] || { echo "nginx is not installed (scripts/bootstrap.sh bench)" >&2; return 1; }
+  [ -x "$nginx" ] || { echo "nginx is not installed (scripts/bootstrap.sh bench-nginx)" >&2; return 1; }
   mkdir -p "$d/body" "$d/tmp"
   nginx_sink_certs "$d"
   port=$(nginx_sink_free_port)

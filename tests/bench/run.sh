@@ -6,8 +6,8 @@
 #   bodies read and dropped: no server-side hashing on the figures), iothttp against
 #   curl/libcurl; see tests/bench/nginx.py and tests/bench/nginx_sink.sh.
 # Builds the release library (LTO), then runs the C benchmarks that compare iothttp with curl
-# and libcurl (from the system). scripts/bootstrap.sh bench installs what is missing (nginx,
-# libcurl4-openssl-dev, ...). BENCH_RUNS (default 3) sets the runs per upload cell.
+# and libcurl (from the system). scripts/bootstrap.sh bench (bench-nginx) installs what is
+# missing (libcurl4-openssl-dev, nginx, ...). BENCH_RUNS (default 3) sets the runs per upload cell.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -16,7 +16,7 @@ case "$what" in
 publish | upload | gateway | nginx) ;;
 *) echo "unknown benchmark '$what' (publish, upload, gateway, nginx)" >&2; exit 2 ;;
 esac
-scripts/bootstrap.sh bench
+if [ "$what" = nginx ]; then scripts/bootstrap.sh bench-nginx; else scripts/bootstrap.sh bench; fi
 target=${CARGO_TARGET_DIR:-$root/target}
 work=$(mktemp -d)
 emu_pid=

@@ -124,9 +124,10 @@ for stub in nginx curl-config; do
     [[ -e "$dir/$stub" ]] || { printf '#!/bin/sh\nexit 0\n' >"$dir/$stub" && chmod 755 "$dir/$stub"; }
 done
 expect bench_installs_exactly_the_missing 0 '^apt-get update -qq\|apt-get install -y -qq openssl\|$' \
-    'installing: openssl' -- env PATH="$dir" "$bootstrap" bench
+    'installing: openssl' -- env PATH="$dir" "$bootstrap" bench-nginx
 : >"$dir/calls"
-expect bench_then_nothing_missing 0 none quiet -- env PATH="$dir" "$bootstrap" bench
+expect bench_then_nothing_missing 0 none quiet -- env PATH="$dir" "$bootstrap" bench-nginx
+expect bench_without_nginx_needs_none 0 none quiet -- env PATH="$dir" "$bootstrap" bench
 
 # No rustc with the armv7/aarch64 standard libraries: Debian's rustc-web and the two
 # libstd packages, after enabling the two foreign architectures. The stub installs nothing
