@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Make sure this machine has what one of the README's two commands needs, installing only what
-# is missing with the system package manager. Both commands run it first; it prints nothing
-# when nothing is missing.
+# Make sure this machine has what one of the README's two commands (or the benchmarks) needs,
+# installing only what is missing with the system package manager. The commands run it first;
+# it prints nothing when nothing is missing.
 #
 #   scripts/bootstrap.sh demo     what c-examples/demo.sh needs: cargo, a C compiler, CMake
 #   scripts/bootstrap.sh test     what tests/run.sh needs: the above plus g++, pkg-config,
@@ -9,6 +9,9 @@
 #                                 armv7 and aarch64 cross compilers, qemu-user, iproute2 (the
 #                                 network-namespace tests), and a rustc
 #                                 with the armv7 and aarch64 standard libraries
+#   scripts/bootstrap.sh bench    what tests/bench/run.sh needs: cargo, a C compiler, python3,
+#                                 curl, openssl, libcurl's headers (libcurl4-openssl-dev)
+#   scripts/bootstrap.sh bench-nginx  the same plus nginx (`tests/bench/run.sh nginx`)
 #
 # Installing: with apt-get, as root or through `sudo -n`. When it may not install (not root and
 # no password-less sudo, or IOTHTTP_BOOTSTRAP_INSTALL=0), it names the missing packages and the
@@ -29,9 +32,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mode="${1:-}"
 case "$mode" in
-demo | test) ;;
+demo | test | bench | bench-nginx) ;;
 *)
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
@@ -55,6 +58,14 @@ if [[ $mode == test ]]; then
         aarch64-linux-gnu-g++=g++-aarch64-linux-gnu
         qemu-arm=qemu-user qemu-aarch64=qemu-user ip=iproute2 unshare=util-linux
     )
+fi
+if [[ $mode == bench* ]]; then
+    tools=(cc=gcc python3=python3 curl=curl openssl=openssl curl-config=libcurl4-openssl-dev)
+fi
+if [[ $mode == bench-nginx ]]; then
+    # nginx lives in /usr/sbin, which a user's PATH may lack.
+    PATH="$PATH:/usr/sbin"
+    tools+=(nginx=nginx)
 fi
 
 packages=()

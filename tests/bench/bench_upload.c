@@ -6,6 +6,11 @@
  *       with Content-MD5 (the emulator verifies the digest).
  *   bench_upload form <file> <store-form-url> <ca-file>
  *       multipart/form-data POST with the file as the last part (exact Content-Length).
+ *   bench_upload put <file> <url> <ca-file>
+ *       generic presigned PUT (iothttp_put) with Content-Type: application/octet-stream.
+ *   bench_upload agc <file> <agc-base-url> <ca-file>
+ *       AppGallery Connect upload: SHA-256 pre-pass over the file, token, upload URL, then a
+ *       PUT with exactly the returned headers (x-amz-content-sha256 among them).
  *
  * Prints the wall time of the call and the process's peak RSS (VmHWM).
  */
@@ -35,7 +40,7 @@ static long peak_rss_kb(void) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: %s ufile|form <file> <url> <ca-file>\n", argv[0]);
+        fprintf(stderr, "usage: %s ufile|form|put|agc <file> <url> <ca-file>\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1], *path = argv[2], *url = argv[3], *ca = argv[4];
@@ -61,6 +66,18 @@ int main(int argc, char **argv) {
         const char *values[] = {"bench/${filename}"};
         r = iothttp_post_form(client, url, names, values, 1, "file", "bench.bin",
                               "application/octet-stream", src, NULL, NULL);
+    } else if (r == IOTHTTP_OK && strcmp(mode, "put") == 0) {
+        const char *headers[] = {"Content-Type: application/octet-stream"};
+        r = iothttp_put(client, url, headers, 1, src, NULL, NULL);
+    } else if (r == IOTHTTP_OK && strcmp(mode, "agc") == 0) {
+        iothttp_agc_client *agc = NULL;
+        char object_id[IOTHTTP_OBJECT_ID_LEN];
+        r = iothttp_agc_client_new(client, "benchClient", "benchSecret", &agc);
+        if (r == IOTHTTP_OK) r = iothttp_agc_client_set_endpoint(agc, url);
+        if (r == IOTHTTP_OK)
+            r = iothttp_agc_upload(agc, "benchApp", "bench.app", src, NULL, NULL, object_id,
+                                   sizeof object_id, NULL);
+        iothttp_agc_client_free(agc);
     } else if (r == IOTHTTP_OK) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

@@ -116,6 +116,19 @@ expect demo_needs_no_valgrind 0 none quiet -- env PATH="$dir" "$bootstrap" demo
 expect test_needs_valgrind 0 'apt-get install -y -qq valgrind\|$' 'installing: valgrind' \
     -- env PATH="$dir" "$bootstrap" test
 
+# The benchmarks' profile: no CMake needed; nginx and libcurl's headers (stubs here when the
+# machine has none, so that only the hidden tool is missing).
+dir="$work/bench"
+fake_path "$dir" cmake openssl
+for stub in nginx curl-config; do
+    [[ -e "$dir/$stub" ]] || { printf '#!/bin/sh\nexit 0\n' >"$dir/$stub" && chmod 755 "$dir/$stub"; }
+done
+expect bench_installs_exactly_the_missing 0 '^apt-get update -qq\|apt-get install -y -qq openssl\|$' \
+    'installing: openssl' -- env PATH="$dir" "$bootstrap" bench-nginx
+: >"$dir/calls"
+expect bench_then_nothing_missing 0 none quiet -- env PATH="$dir" "$bootstrap" bench-nginx
+expect bench_without_nginx_needs_none 0 none quiet -- env PATH="$dir" "$bootstrap" bench
+
 # No rustc with the armv7/aarch64 standard libraries: Debian's rustc-web and the two
 # libstd packages, after enabling the two foreign architectures. The stub installs nothing
 # of it, so the check afterwards fails, saying so.
