@@ -266,10 +266,8 @@ class ErrorsTest(Base):
         if not plain:
             self.skipTest("the emulator runs without --plain-http")
         product, device, secret = add_device("ucloud")
-        dev = self.client.device("ucloud", product, device, secret, endpoint=plain + "/ucloud")
-        self.addCleanup(dev.close)
         with self.assertRaises(iothttp.TLSError) as cm:
-            dev.publish("/%s/%s/upload/event" % (product, device), "x")
+            self.client.device("ucloud", product, device, secret, endpoint=plain + "/ucloud")
         self.assertIn("http", cm.exception.message)
         with self.make_client(allow_plain_http=True) as c, c.device(
             "ucloud", product, device, secret, endpoint=plain + "/ucloud"
@@ -338,7 +336,7 @@ class ClientOptionsTest(Base):
             with self.make_client(resolve=resolve) as c:
                 product, device, secret = add_device("ucloud")
                 with c.device("ucloud", product, device, secret,
-                              endpoint="https://%s:%d/ucloud" % (host, port)) as dev:
+                              endpoint="https://%s:%d" % (host, port)) as dev:
                     dev.publish("/%s/%s/upload/event" % (product, device), "x")
 
     def test_deadline(self):

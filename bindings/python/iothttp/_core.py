@@ -759,6 +759,8 @@ class Client(_Handle):
             if timeouts is not None:
                 if isinstance(timeouts, (int, float)):
                     timeouts = (timeouts, timeouts)
+                if not isinstance(timeouts, (tuple, list)) or len(timeouts) != 2:
+                    raise TypeError("timeouts must be (connect_s, io_s) or one number")
                 connect_s, io_s = timeouts
                 _check(lib.iothttp_config_set_timeouts(
                     cfg, _u32(connect_s, "connect timeout", 1000, 1), _u32(io_s, "I/O timeout", 1000, 1)
