@@ -7,7 +7,8 @@
 #   scripts/bootstrap.sh test     what tests/run.sh needs: the above plus g++, pkg-config,
 #                                 binutils, valgrind, python3, and for the firmware targets the
 #                                 armv7 and aarch64 cross compilers, qemu-user, iproute2 (the
-#                                 network-namespace tests), and a rustc
+#                                 network-namespace tests), python3-venv (the Python
+#                                 wheel test's venv), and a rustc
 #                                 with the armv7 and aarch64 standard libraries
 #   scripts/bootstrap.sh bench    what tests/bench/run.sh needs: cargo, a C compiler, python3,
 #                                 curl, openssl, libcurl's headers (libcurl4-openssl-dev)
@@ -85,6 +86,23 @@ for pair in "${tools[@]}"; do
     fi
 done
 
+# module=package pairs: a Python module python3 cannot import means its package is installed
+# (the Python tests make a venv with pip in it: venv + ensurepip, Debian's python3-venv).
+pymods=()
+if [[ $mode == test ]]; then
+    pymods+=(ensurepip=python3-venv)
+fi
+pymod_missing() {
+    command -v python3 >/dev/null || return 0
+    ! python3 -c "import $1" >/dev/null 2>&1
+}
+for pair in "${pymods[@]+"${pymods[@]}"}"; do
+    if pymod_missing "${pair%%=*}"; then
+        missing+=("python3 module ${pair%%=*}")
+        add_package "${pair#*=}"
+    fi
+done
+
 foreign=()
 if [[ $mode == test ]] && ! "$here/cross-rustc.sh" >/dev/null 2>&1; then
     missing+=("a rustc with the armv7 and aarch64 standard libraries")
@@ -136,6 +154,12 @@ for pair in "${tools[@]}"; do
         say "'$tool' is still missing after installing ${pair#*=}"
         exit 1
     }
+done
+for pair in "${pymods[@]+"${pymods[@]}"}"; do
+    if pymod_missing "${pair%%=*}"; then
+        say "python3 module '${pair%%=*}' is still missing after installing ${pair#*=}"
+        exit 1
+    fi
 done
 if ((${#foreign[@]})) && ! "$here/cross-rustc.sh" >/dev/null; then
     say "no rustc with the armv7 and aarch64 standard libraries after installing them"

@@ -60,11 +60,11 @@ grep -q "2 publishes and 3 server-verified uploads" "${TMPDIR:-/tmp}/iothttp-dem
 }
 grep -E '^(==>|message id|firmware url|object id|uploaded|    the server)' "${TMPDIR:-/tmp}/iothttp-demo.out"
 
-step "Python ctypes against the shared library"
+step "Python: ctypes smoke test and the iothttp package (bindings/python) against the shared library"
 cargo build -q --locked -p iothttp-emulator
 IOTHTTP_LIB="$root/target/release/libiothttp.so" \
 IOTHTTP_EMULATOR="$root/target/debug/iothttp-emulator" \
-  python3 -m unittest -v tests/python/test_ctypes.py
+  python3 -m unittest discover -v -s tests/python -p 'test_*.py'
 
 step "fuzz smoke: every reply parser, the CA loader, header/URL handling (10 s each, ASan)"
 tests/fuzz/run.sh smoke 10

@@ -139,6 +139,18 @@ expect cross_std_missing 1 \
     'no rustc with the armv7 and aarch64 standard libraries after installing' \
     -- env PATH="$dir" IOTHTTP_DISTRO_RUSTC=/nonexistent/rustc "$bootstrap" test
 
+# python3 without venv's pip (ensurepip: Debian's python3-venv): asked for in test mode only.
+# The module is hidden by a shadowing package on PYTHONPATH; the stub installs nothing, so the
+# check afterwards fails, saying so.
+dir="$work/venv"
+fake_path "$dir"
+mkdir -p "$work/shadow/ensurepip"
+echo 'raise ImportError("hidden by the test")' >"$work/shadow/ensurepip/__init__.py"
+expect venv_demo_needs_nothing 0 none quiet -- env PATH="$dir" PYTHONPATH="$work/shadow" "$bootstrap" demo
+expect venv_missing 1 '^apt-get update -qq\|apt-get install -y -qq python3-venv\|$' \
+    "installing: python3-venv.*python3 module 'ensurepip' is still missing after installing python3-venv" \
+    -- env PATH="$dir" PYTHONPATH="$work/shadow" "$bootstrap" test
+
 # May not install: names the packages and the command, installs nothing, exit 1.
 dir="$work/refused"
 fake_path "$dir" cmake pkg-config
