@@ -4,13 +4,18 @@
 # next run checks the complete .part and renames it without downloading again. Never
 # anything but the old file or the complete new one at the path.
 #
-#   download_crash.sh <dl_crash binary> <dir>
+#   download_crash.sh <dir> <dl_crash command...>
+#
+# The command is the dl_crash binary, behind the cross emulator and its arguments in cross
+# builds (qemu-user passes the guest's SIGKILL on as its own: the exit status stays 137).
 #
 # The emulator's coordinates come from the IOTHTTP_EMU_* variables (tests/c/run.sh).
 set -euo pipefail
 
-bin="$1"
-dir="$2"
+dir="$1"
+shift
+(($#)) || { echo "usage: download_crash.sh <dir> <dl_crash command...>" >&2; exit 2; }
+run=("$@")
 : "${IOTHTTP_EMU_CONTROL:?IOTHTTP_EMU_CONTROL is not set: run tests/c/run.sh}"
 mkdir -p "$dir"
 file="$dir/crash-$$.bin"
@@ -48,7 +53,7 @@ md5="$(ctl "dl-info $name" | sed -E 's/.*"md5":"([0-9a-f]+)".*/\1/')"
 # 1. kill -9 from outside, mid-way (the server sends 400 kB/s: 10 s for the whole object).
 printf 'the old image' >"$file"
 ctl "trickle download $name 400000 1" >/dev/null
-"$bin" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" 0 &
+"${run[@]}" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" 0 &
 pid=$!
 for _ in $(seq 1 200); do
     (($(size_of "$file.part") >= 1000000)) && break
@@ -64,7 +69,7 @@ have="$(size_of "$file.part")"
 [[ -s "$file.part.meta" ]] || fail "after kill -9 there is no .part.meta"
 is_old || fail "after kill -9 the old file changed"
 # The next run resumes from the .part and finishes.
-"$bin" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" 0 >/dev/null
+"${run[@]}" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" 0 >/dev/null
 [[ "$(md5sum "$file" | cut -d' ' -f1)" == "$md5" ]] || fail "the resumed file has the wrong MD5"
 [[ ! -e "$file.part" && ! -e "$file.part.meta" ]] || fail "the .part is still there"
 ctl "dl-stats $name" | grep -q "bytes=$have-" || fail "the second run did not resume from byte $have"
@@ -73,11 +78,11 @@ echo "download_crash.sh: killed at $have of $size bytes, resumed from there, ver
 # 2. A power cut between the last write and the rename.
 printf 'the old image' >"$file"
 status=0
-"$bin" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" "$size" >/dev/null 2>&1 || status=$?
+"${run[@]}" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" "$size" >/dev/null 2>&1 || status=$?
 ((status == 137)) || fail "the self-killed download exited with $status, not 137"
 is_old || fail "killed before the rename, yet the old file changed"
 (($(size_of "$file.part") == size)) || fail "killed before the rename, the .part is not complete"
-"$bin" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" 0 >/dev/null
+"${run[@]}" "$url" "$file" "$size" "$md5" "$IOTHTTP_EMU_CA" 0 >/dev/null
 [[ "$(md5sum "$file" | cut -d' ' -f1)" == "$md5" ]] || fail "the renamed file has the wrong MD5"
 [[ ! -e "$file.part" ]] || fail "the .part is still there after the rename"
 ctl "dl-stats $name" | grep -Eq '"unsatisfiable": *[1-9]' ||
