@@ -12,6 +12,15 @@
  *       AppGallery Connect upload: SHA-256 pre-pass over the file, token, upload URL, then a
  *       PUT with exactly the returned headers (x-amz-content-sha256 among them).
  *
+ *   bench_upload fetch <path> <url> <ca-file>
+ *       iothttp_download to a write callback that fwrite()s to <path> (no digest, no fsync):
+ *       the same work as `curl -o`.
+ *   bench_upload download <path> <url> <ca-file> <size> <md5-hex> [<cancel-at>]
+ *       iothttp_download_file with the expected size and MD5 (digest over the whole file,
+ *       fsync, rename onto <path>); resumes from <path>.part when one is there. With
+ *       <cancel-at>, the progress callback cancels once <cancel-at> bytes are in the .part
+ *       (IOTHTTP_E_CANCELLED keeps it for the resumed run) and the program exits 0.
+ *
  * Prints the wall time of the call and the process's peak RSS (VmHWM).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -38,7 +47,56 @@ static long peak_rss_kb(void) {
     return kb;
 }
 
+static int write_file(void *userdata, const uint8_t *buf, size_t len) {
+    return fwrite(buf, 1, len, (FILE *)userdata) == len ? 0 : 1;
+}
+
+static int cancel_at(void *userdata, uint64_t sent, uint64_t total) {
+    (void)total;
+    return sent >= *(const uint64_t *)userdata;
+}
+
+static int download(const char *mode, int argc, char **argv) {
+    const char *path = argv[2], *url = argv[3], *ca = argv[4];
+    int fetch = strcmp(mode, "fetch") == 0;
+    if (fetch ? argc != 5 : argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: %s fetch <path> <url> <ca-file> | download <path> <url> "
+                        "<ca-file> <size> <md5-hex> [<cancel-at>]\n", argv[0]);
+        return 2;
+    }
+    uint64_t cancel = argc == 8 ? strtoull(argv[7], NULL, 10) : 0;
+    iothttp_config *cfg = iothttp_config_new();
+    iothttp_client *client = NULL;
+    iothttp_result r = iothttp_config_add_ca_file(cfg, ca);
+    if (r == IOTHTTP_OK) r = iothttp_client_new(cfg, &client);
+    iothttp_config_free(cfg);
+    double t0 = now_s();
+    if (r == IOTHTTP_OK && fetch) {
+        FILE *out = fopen(path, "wb");
+        if (!out) {
+            perror(path);
+            return 1;
+        }
+        r = iothttp_download(client, url, NULL, 0, 0, write_file, out, NULL, NULL, NULL);
+        if (fclose(out) != 0 && r == IOTHTTP_OK) r = IOTHTTP_E_WRITE;
+    } else if (r == IOTHTTP_OK) {
+        r = iothttp_download_file(client, url, path, strtoull(argv[5], NULL, 10), argv[6],
+                                  NULL, cancel ? cancel_at : NULL, &cancel);
+        if (cancel && r == IOTHTTP_E_CANCELLED) r = IOTHTTP_OK;
+    }
+    double elapsed = now_s() - t0;
+    iothttp_client_free(client);
+    if (r != IOTHTTP_OK) {
+        fprintf(stderr, "%s: %s\n", iothttp_result_name(r), iothttp_last_error());
+        return 1;
+    }
+    printf("seconds=%.3f peak_rss_kb=%ld\n", elapsed, peak_rss_kb());
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 5 && (strcmp(argv[1], "fetch") == 0 || strcmp(argv[1], "download") == 0))
+        return download(argv[1], argc, argv);
     if (argc != 5) {
         fprintf(stderr, "usage: %s ufile|form|put|agc <file> <url> <ca-file>\n", argv[0]);
         return 2;

@@ -19,6 +19,18 @@ Flows, for a 1 MiB and a 1 GiB file:
 and 10,000 publishes of 1 KiB over one keep-alive connection: bench_publish with iothttp
 alone (built without libcurl) against bench_publish with libcurl alone.
 
+Downloads, of the same 1 MiB and 1 GiB files served by nginx as static files (ETag, Range):
+
+  download         iothttp_download to a write callback that fwrite()s  vs  `curl -o`
+  verified file    iothttp_download_file with size and MD5 (digest, fsync, rename)  vs
+                   `curl -o f.part`, `openssl dgst -md5`, `sync f.part`, `mv f.part f`
+  resumed half     the same two with the first half already in the .part (iothttp: a run
+                   cancelled at half way; curl: the first half copied) and `curl -C -`; the
+                   resumed prefix is re-read for the digest on both sides
+
+Every download is checked: nginx's log line (200, or 206 for a resumed one, and its
+$bytes_sent) and the MD5 of the file the client left.
+
 Every upload is checked on nginx's side: its access-log line (written once the body has been
 read to the end) has a 2xx status, and nginx's own read count over the upload (rchar in
 /proc/PID/io: TLS records as received) is at least the file's size. Reported per client: wall time (median of RUNS
@@ -38,6 +50,8 @@ import upload  # tests/bench/upload.py: run() under the maxrss wrapper
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 PUBLISHES = int(os.environ.get("BENCH_PUBLISHES", "10000"))
+# Which parts run: BENCH_FLOWS, a comma-separated subset of upload,download,publish.
+FLOWS = os.environ.get("BENCH_FLOWS", "upload,download,publish").split(",")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -48,6 +62,7 @@ class Nginx:
         self.pid = int(env["NGINX_PID"])
         self.log = env["NGINX_LOG"]
         self.offset = os.path.getsize(self.log)
+        self.files = env["NGINX_FILES"]
         self.tls = "?"
 
     def cpu(self):
@@ -81,7 +96,7 @@ def parse(line):
     # $bytes_sent $request_time $ssl_protocol $ssl_cipher "$http_user_agent"
     f = line.split(" ", 11)
     return {
-        "conn": f[1], "method": f[3], "uri": f[4], "status": int(f[5]),
+        "conn": f[1], "method": f[3], "uri": f[4], "status": int(f[5]), "sent": int(f[7]),
         "tls": f"{f[9]} {f[10]}", "agent": f[11].strip('"'),
     }
 
@@ -165,6 +180,81 @@ def upload_flows(bench, ngx, path, size, i):
     return out
 
 
+def md5_of(path):
+    return digests(path)[0]
+
+
+def fetched(ngx, name, status, size, path, md5, tail):
+    """Check a finished download: one GET of /dl/<name> with `status` that sent at least
+    `tail` body bytes, and `path` is the whole file (size and MD5)."""
+    rows = ngx.lines(lambda rows: any(r["uri"] == f"/dl/{name}" for r in rows))
+    hits = [r for r in rows if r["uri"] == f"/dl/{name}" and r["method"] == "GET"]
+    if len(hits) != 1 or hits[0]["status"] != status or hits[0]["sent"] < tail:
+        raise RuntimeError(f"GET /dl/{name}: wanted one {status} of {tail} bytes: {rows}")
+    if os.path.getsize(path) != size or md5_of(path) != md5:
+        raise RuntimeError(f"{path}: not the served file")
+    ngx.tls = hits[0]["tls"]
+
+
+def download_flows(bench, ngx, name, size, md5, workdir):
+    """One alternating run of every download flow: {(flow, client): measurement}."""
+    url = f"{ngx.url}/dl/{name}"
+    dest = os.path.join(workdir, "dl-dest.bin")
+    part = dest + ".part"
+    curl = ["curl", "-sS", "--fail", "--cacert", ngx.ca]
+    out = {}
+
+    def clean():
+        for p in (dest, part, part + ".meta"):
+            if os.path.exists(p):
+                os.remove(p)
+
+    ngx.lines(lambda rows: True, timeout=0)
+    clean()
+    flow = "download (to a file)"
+    out[(flow, "iothttp")] = step(ngx, [bench, "fetch", dest, url, ngx.ca])
+    fetched(ngx, name, 200, size, dest, md5, size)
+    clean()
+    out[(flow, "curl")] = step(ngx, curl + ["-o", dest, url])
+    fetched(ngx, name, 200, size, dest, md5, size)
+    clean()
+
+    flow = "verified file (size + MD5, fsync, rename)"
+    out[(flow, "iothttp")] = step(ngx, [bench, "download", dest, url, ngx.ca, str(size), md5])
+    fetched(ngx, name, 200, size, dest, md5, size)
+    clean()
+    out[(flow, "curl")] = curl_verified(ngx, curl + ["-o", part, url], part, dest, md5)
+    fetched(ngx, name, 200, size, dest, md5, size)
+    clean()
+
+    flow = "resumed half (verified)"
+    half = size // 2
+    upload.run([bench, "download", dest, url, ngx.ca, str(size), md5, str(half)])
+    have = os.path.getsize(part)
+    if not half <= have < size:
+        raise RuntimeError(f"the cancelled run left {have} bytes in the .part")
+    ngx.lines(lambda rows: any(r["uri"] == f"/dl/{name}" for r in rows))
+    out[(flow, "iothttp")] = step(ngx, [bench, "download", dest, url, ngx.ca, str(size), md5])
+    fetched(ngx, name, 206, size, dest, md5, size - have)
+    clean()
+    with open(os.path.join(ngx.files, name), "rb") as src, open(part, "wb") as dst:
+        dst.write(src.read(have))
+    out[(flow, "curl")] = curl_verified(ngx, curl + ["-C", "-", "-o", part, url], part, dest, md5)
+    fetched(ngx, name, 206, size, dest, md5, size - have)
+    clean()
+    return out
+
+
+def curl_verified(ngx, cmd, part, dest, md5):
+    """curl's verified download: fetch to the .part, MD5 it, fsync it, rename it."""
+    m = step(ngx, cmd)
+    d = step(ngx, ["openssl", "dgst", "-md5", "-r", part])
+    if d[4][0].split()[0] != md5:
+        raise RuntimeError(f"openssl md5 of {part} is not {md5}")
+    m = combine(combine(m, d), step(ngx, ["sync", part]))
+    return combine(m, step(ngx, ["mv", part, dest]))
+
+
 def combine(a, b):
     """Two steps of one pipeline: times add up, RSS is the larger."""
     return a[0] + b[0], a[1] + b[1], max(a[2], b[2]), a[3] + b[3], a[4] + b[4]
@@ -203,13 +293,22 @@ def main():
     rows = []
     for label, size in (("1 MiB", 1 << 20), ("1 GiB", 1 << 30)):
         path = os.path.join(workdir, f"bench-{size}.bin")
-        upload.make_file(path, size)
+        md5 = upload.make_file(path, size)
         runs = {}
         for i in range(RUNS):
-            got = upload_flows(bench, ngx, path, size, i)
+            got = upload_flows(bench, ngx, path, size, i) if "upload" in FLOWS else {}
+            if "download" in FLOWS:
+                name = os.path.basename(path)
+                served = os.path.join(ngx.files, name)
+                if not os.path.exists(served):
+                    os.link(path, served)
+                    os.chmod(served, 0o644)
+                got.update(download_flows(bench, ngx, name, size, md5, workdir))
             for k, v in got.items():
                 runs.setdefault(k, []).append(v)
         os.remove(path)
+        if os.path.exists(os.path.join(ngx.files, os.path.basename(path))):
+            os.remove(os.path.join(ngx.files, os.path.basename(path)))
         for (flow, client), ms in runs.items():
             rows.append((flow, label, client,
                          statistics.median(m[0] for m in ms),
@@ -218,11 +317,11 @@ def main():
                          statistics.median(m[3] for m in ms)))
 
     pubs = {"iothttp": [], "curl": []}
-    for _ in range(RUNS):
+    for _ in range(RUNS if "publish" in FLOWS else 0):
         for client, v in publish_runs(pub, pub_nocurl, ngx, token).items():
             pubs[client].append(v)
-    conns = {c: max(v[4] for v in vs) for c, vs in pubs.items()}
-    for client, vs in pubs.items():
+    conns = {c: max((v[4] for v in vs), default=0) for c, vs in pubs.items()}
+    for client, vs in pubs.items() if "publish" in FLOWS else ():
         rows.append((f"{PUBLISHES:,} publishes of 1 KiB", "-", client,
                      statistics.median(v[0] for v in vs),
                      statistics.median(v[1] for v in vs),
@@ -249,6 +348,8 @@ def main():
         seen.append((flow, label))
         a, b = by[(flow, label, "iothttp")], by[(flow, label, "curl")]
         print(f"| {flow} | {label} | {ratio(a[3], b[3])} | {ratio(a[4], b[4])} | {ratio(a[5], b[5])} |")
+    if "publish" not in FLOWS:
+        return
     print(f"\npublish: {PUBLISHES / by[(rows[-1][0], '-', 'iothttp')][3]:.0f} messages/s iothttp, "
           f"{PUBLISHES / by[(rows[-1][0], '-', 'curl')][3]:.0f} libcurl; connections seen by nginx "
           f"per run: iothttp {conns['iothttp']}, libcurl {conns['curl']}")
@@ -265,6 +366,9 @@ def curl_name(flow):
         "PUT": "curl -T",
         "multipart POST": "curl -F",
         "AGC (SHA-256 pass + PUT)": "openssl dgst -sha256 + curl -T",
+        "download (to a file)": "curl -o",
+        "verified file (size + MD5, fsync, rename)": "curl -o + openssl dgst -md5 + sync + mv",
+        "resumed half (verified)": "curl -C - + openssl dgst -md5 + sync + mv",
     }.get(flow, f"libcurl {curl_version()}")
 
 

@@ -5,7 +5,8 @@
 #
 #   nginx_sink_start DIR   writes DIR/{ca.pem,leaf.pem,leaf.key,nginx.conf}, starts nginx,
 #                          sets NGINX_URL (https://127.0.0.1:PORT), NGINX_CA, NGINX_PID,
-#                          NGINX_LOG (the access log) and writes them to DIR/nginx.env
+#                          NGINX_LOG (the access log), NGINX_FILES (DIR/files, served under
+#                          /dl/) and writes them to DIR/nginx.env
 #   nginx_sink_stop        stops that nginx by its PID
 #
 # Routes (every request body is discarded: read to its end after the answer, never kept):
@@ -20,6 +21,9 @@
 #                                       AGC upload URL: PUT /obs/... with the request's own
 #                                       sha256 as x-amz-content-sha256
 #   PUT  /obs/...                       OBS PUT: 200, an ETag
+#   GET  /dl/<name>                     the file DIR/files/<name> (nginx's static files: ETag,
+#                                       Last-Modified, Range and If-Range), for the download
+#                                       benchmark
 # The access log (format `sink`) has one line per request, written once its body has been
 # read to the end; $request_length there counts the head only (a discarded body is not
 # counted), so the driver checks nginx's own read count (/proc/PID/io rchar) against the
@@ -53,7 +57,7 @@ nginx_sink_start() {
   local d=$1 nginx port token as_nobody=()
   nginx=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$nginx" ] || { echo "nginx is not installed (scripts/bootstrap.sh bench-nginx)" >&2; return 1; }
-  mkdir -p "$d/body" "$d/tmp"
+  mkdir -p "$d/body" "$d/tmp" "$d/files"
   nginx_sink_certs "$d"
   port=$(nginx_sink_free_port)
   b64() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
@@ -123,6 +127,10 @@ http {
       add_header ETag '"sink"';
       return 200 '';
     }
+    location /dl/ {
+      alias $d/files/;
+      default_type application/octet-stream;
+    }
     location / {
       return 404 '{"RetCode":404,"Message":"no such sink"}';
     }
@@ -147,8 +155,8 @@ EOF
   NGINX_URL="https://127.0.0.1:$port"
   NGINX_CA="$d/ca.pem"
   NGINX_LOG="$d/access.log"
-  printf 'NGINX_URL=%s\nNGINX_CA=%s\nNGINX_PID=%s\nNGINX_LOG=%s\n' \
-    "$NGINX_URL" "$NGINX_CA" "$NGINX_PID" "$NGINX_LOG" >"$d/nginx.env"
+  printf 'NGINX_URL=%s\nNGINX_CA=%s\nNGINX_PID=%s\nNGINX_LOG=%s\nNGINX_FILES=%s\n' \
+    "$NGINX_URL" "$NGINX_CA" "$NGINX_PID" "$NGINX_LOG" "$d/files" >"$d/nginx.env"
 }
 
 nginx_sink_stop() {

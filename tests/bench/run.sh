@@ -2,9 +2,10 @@
 # Benchmarks, both clients in one run on this machine.
 #   tests/bench/run.sh [publish|upload|gateway|nginx]     (default: publish)
 # publish, upload, gateway: against the local emulator (release build).
-# nginx: every upload flow and the publish loop against nginx over TLS (canned cloud replies,
-#   bodies read and dropped: no server-side hashing on the figures), iothttp against
-#   curl/libcurl; see tests/bench/nginx.py and tests/bench/nginx_sink.sh.
+# nginx: every upload flow, the downloads and the publish loop against nginx over TLS (canned
+#   cloud replies, upload bodies read and dropped, downloads served as static files: no
+#   server-side hashing on the figures), iothttp against curl/libcurl; see tests/bench/nginx.py
+#   and tests/bench/nginx_sink.sh. BENCH_FLOWS picks a subset of upload,download,publish.
 # Builds the release library (LTO), then runs the C benchmarks that compare iothttp with curl
 # and libcurl (from the system). scripts/bootstrap.sh bench (bench-nginx) installs what is
 # missing (libcurl4-openssl-dev, nginx, ...). BENCH_RUNS (default 3) sets the runs per upload cell.
@@ -77,7 +78,7 @@ nginx)
     -o "$work/bench_publish_iothttp"
   gcc -O2 -Wall -Wextra tests/bench/maxrss.c -o "$work/maxrss"
   nginx_sink_start "$work/nginx"
-  echo "== against nginx: uploads of 1 MiB and 1 GiB, $((${BENCH_PUBLISHES:-10000})) publishes, iothttp vs curl ==" >&2
+  echo "== against nginx: uploads and downloads of 1 MiB and 1 GiB, $((${BENCH_PUBLISHES:-10000})) publishes, iothttp vs curl ==" >&2
   echo "machine: $(nproc) cores, $(uname -srm); $(curl --version | head -1)"
   python3 tests/bench/nginx.py "$work/bench_upload" "$work/bench_publish" \
     "$work/bench_publish_iothttp" "$work" "$work/nginx/nginx.env" "$work/maxrss"
