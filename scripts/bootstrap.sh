@@ -8,8 +8,9 @@
 #                                 binutils, valgrind, python3, and for the firmware targets the
 #                                 armv7 and aarch64 cross compilers, qemu-user, iproute2 (the
 #                                 network-namespace tests), python3-venv (the Python
-#                                 wheel test's venv), and a rustc
-#                                 with the armv7 and aarch64 standard libraries
+#                                 wheel test's venv), a rustc with the armv7 and aarch64
+#                                 standard libraries, and Debian's libpython3.X for armhf
+#                                 and arm64 (the cross wheels, run under qemu)
 #   scripts/bootstrap.sh bench    what tests/bench/run.sh needs: cargo, a C compiler, python3,
 #                                 curl, openssl, libcurl's headers (libcurl4-openssl-dev)
 #   scripts/bootstrap.sh bench-nginx  the same plus nginx (`tests/bench/run.sh nginx`)
@@ -35,7 +36,7 @@ mode="${1:-}"
 case "$mode" in
 demo | test | bench | bench-nginx) ;;
 *)
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
@@ -112,6 +113,26 @@ if [[ $mode == test ]] && ! "$here/cross-rustc.sh" >/dev/null 2>&1; then
     foreign=(armhf arm64)
 fi
 
+# The armv7 and aarch64 Python runtime (Debian's libpython3.X for armhf and arm64, Multi-Arch:
+# same, beside the host's): tests/cross runs the cross-built wheel with it under qemu, through
+# a small interpreter linked there. Looked up under $IOTHTTP_BOOTSTRAP_SYSROOT (default /).
+cross_python_missing() {
+    local t
+    for t in arm-linux-gnueabihf aarch64-linux-gnu; do
+        compgen -G "${IOTHTTP_BOOTSTRAP_SYSROOT:-}/usr/lib/$t/libpython3.*.so.1.0" >/dev/null || return 0
+    done
+    return 1
+}
+if [[ $mode == test ]] && cross_python_missing; then
+    # The Python version of the distribution (libpython3-stdlib depends on libpython3.X-stdlib).
+    pyver="$(apt-cache depends libpython3-stdlib 2>/dev/null |
+        sed -n 's/.*Depends: libpython\(3\.[0-9]*\)-stdlib.*/\1/p' | head -n 1)"
+    missing+=("the armv7 and aarch64 Python runtime (libpython${pyver:-3.X})")
+    add_package "libpython${pyver:-3}:armhf"
+    add_package "libpython${pyver:-3}:arm64"
+    foreign=(armhf arm64)
+fi
+
 ((${#packages[@]} == 0)) && exit 0
 
 install_cmd="apt-get update && apt-get install -y ${packages[*]}"
@@ -161,6 +182,10 @@ for pair in "${pymods[@]+"${pymods[@]}"}"; do
         exit 1
     fi
 done
+if [[ $mode == test ]] && cross_python_missing; then
+    say "no armv7 and aarch64 Python runtime (libpython3.X) after installing it"
+    exit 1
+fi
 if ((${#foreign[@]})) && ! "$here/cross-rustc.sh" >/dev/null; then
     say "no rustc with the armv7 and aarch64 standard libraries after installing them"
     exit 1

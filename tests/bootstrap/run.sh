@@ -139,6 +139,19 @@ expect cross_std_missing 1 \
     'no rustc with the armv7 and aarch64 standard libraries after installing' \
     -- env PATH="$dir" IOTHTTP_DISTRO_RUSTC=/nonexistent/rustc "$bootstrap" test
 
+# No Python runtime for armhf and arm64 (Debian's libpython3.X, Multi-Arch: same, which the
+# cross wheel test runs under qemu): asked for after enabling the two architectures; the stub
+# installs nothing, so the check afterwards fails, saying so.
+dir="$work/xpython"
+fake_path "$dir"
+expect cross_python_missing 1 \
+    '^dpkg --print-foreign-architectures\|dpkg --add-architecture armhf\|dpkg --add-architecture arm64\|apt-get update -qq\|apt-get install -y -qq libpython3\.[0-9]+:armhf libpython3\.[0-9]+:arm64\|$' \
+    'installing: libpython3\.[0-9]+:armhf libpython3\.[0-9]+:arm64.*no armv7 and aarch64 Python runtime \(libpython3.X\) after installing it' \
+    -- env PATH="$dir" IOTHTTP_BOOTSTRAP_SYSROOT=/nonexistent "$bootstrap" test
+: >"$dir/calls"
+expect cross_python_demo_needs_nothing 0 none quiet \
+    -- env PATH="$dir" IOTHTTP_BOOTSTRAP_SYSROOT=/nonexistent "$bootstrap" demo
+
 # python3 without venv's pip (ensurepip: Debian's python3-venv): asked for in test mode only.
 # The module is hidden by a shadowing package on PYTHONPATH; the stub installs nothing, so the
 # check afterwards fails, saying so.

@@ -16,6 +16,8 @@
 #  4. build tests/c the same way and run ctest through CMAKE_CROSSCOMPILING_EMULATOR: the API
 #     cases (among them the 32-bit size checks), the fault matrix, the argument table, and the
 #     archive beside a second Rust static library, against the static and the shared library.
+#  4b. build the Python wheel that bundles the installed library and run it under qemu with
+#     the target's own Python (publish to both clouds, a verified download);
 #  5. the library's Rust unit tests (cargo test --lib, among them MD5 and HMAC-MD5 against the
 #     md-5 and hmac crates), cross-compiled with the same rustc and run under qemu.
 # Then, once: two builds with features left out (armv7 publish-only size build, and a host
@@ -66,6 +68,59 @@ quiet "$work/emulator-build.log" cargo build -q --locked -p iothttp-emulator \
 emu_start "$CARGO_TARGET_DIR/debug/iothttp-emulator" "$work" --plain-http ||
     fail "cannot start the emulator"
 note "emulator pid $emu_pid at $IOTHTTP_EMU_URL"
+
+# run_wheel <target> <installed libiothttp.so.VERSION>: build the wheel that bundles the cross
+# library (bindings/python/build_wheel.sh: the platform tag from its ELF machine), unpack it
+# as pip would, and use it from the target's own Python under qemu: Debian's libpython3.X for
+# the target (scripts/bootstrap.sh test) behind a two-line interpreter linked here. The
+# package must load the bundled library (IOTHTTP_LIB unset), publish to both clouds and
+# download a verified file through the command line.
+run_wheel() {
+    local t="$1" so="$2" wd="$dir/wheel" libpy out md5 name="wheel-$1.bin"
+    case "$t" in
+    armv7) wheel_plat=linux_armv7l ;;
+    aarch64) wheel_plat=linux_aarch64 ;;
+    esac
+    mkdir -p "$wd"
+    wheel="$("$root/bindings/python/build_wheel.sh" --lib "$so" --out "$wd" 2>"$wd/build.log")" ||
+        { cat "$wd/build.log" >&2; fail "$t: build_wheel.sh failed"; }
+    [[ "$wheel" == *"-$wheel_plat.whl" ]] || fail "$t: the wheel $wheel is not tagged $wheel_plat"
+    python3 -m zipfile -e "$wheel" "$wd/site"
+    "$gnu-readelf" -h "$wd/site/iothttp/libiothttp.so.$major" | grep -q "Machine:.*$elf_machine" ||
+        fail "$t: the wheel does not bundle an $elf_machine library"
+    libpy="$(compgen -G "/usr/lib/$gnu/libpython3.*.so.1.0" | head -n 1)" ||
+        fail "$t: no /usr/lib/$gnu/libpython3.X.so.1.0: run scripts/bootstrap.sh test"
+    printf '%s\n' 'extern int Py_BytesMain(int argc, char **argv);' \
+        'int main(int argc, char **argv) { return Py_BytesMain(argc, argv); }' >"$wd/python.c"
+    quiet "$wd/python.log" "$gnu-gcc" -O2 "$wd/python.c" -o "$wd/python3" \
+        "-L/usr/lib/$gnu" "-l:${libpy##*/}" "-Wl,-rpath-link=/usr/lib/$gnu"
+    local py=("$qemu" -L "/usr/$gnu" -E "LD_LIBRARY_PATH=/usr/$gnu/lib:/usr/lib/$gnu"
+        -E PYTHONHOME=/usr -E "PYTHONPATH=$wd/site" -E PYTHONDONTWRITEBYTECODE=1
+        -U IOTHTTP_LIB -E IOTHTTP_SECRET=demoSecret "$wd/python3")
+    out="$("${py[@]}" -c 'import ctypes, platform, iothttp, iothttp._lib as l
+print(platform.machine(), 8 * ctypes.sizeof(ctypes.c_void_p), l.lib().path)' 2>&1)" ||
+        { printf '%s\n' "$out" >&2; fail "$t: the wheel's package does not import under $qemu"; }
+    [[ "$out" == *" $wd/site/iothttp/libiothttp.so.$major" ]] ||
+        fail "$t: the package did not load the bundled library: $out"
+    note "$t wheel: ${wheel##*/}; python on ${out% *}"
+    local cloud product
+    for cloud in ucloud aliyun; do
+        if [[ $cloud == ucloud ]]; then product=demoProduct; else product=a1demoPK; fi
+        local url_var="IOTHTTP_EMU_${cloud^^}_URL"
+        out="$("${py[@]}" -m iothttp publish --cloud "$cloud" --product "$product" \
+            --device demoDevice --endpoint "${!url_var}" --ca-file "$IOTHTTP_EMU_CA" \
+            "/$product/demoDevice/upload/event" '{"from":"the wheel"}' 2>"$wd/publish.err")" ||
+            { cat "$wd/publish.err" >&2; fail "$t: the wheel's iothttp publish to $cloud failed"; }
+        [[ "$out" =~ ^[0-9]+$ ]] || fail "$t: the wheel's publish to $cloud printed: $out"
+    done
+    emu_control "dl-object $name 300000 5" >/dev/null
+    md5="$(emu_control "dl-info $name" | sed -E 's/.*"md5":"([0-9a-f]+)".*/\1/')"
+    out="$("${py[@]}" -m iothttp download --ca-file "$IOTHTTP_EMU_CA" --size 300000 --md5 "$md5" \
+        --no-progress -o "$wd/$name" "$IOTHTTP_EMU_DL_URL/$name" 2>&1)" ||
+        { printf '%s\n' "$out" >&2; fail "$t: the wheel's iothttp download failed"; }
+    [[ "$(md5sum "$wd/$name" | cut -d' ' -f1)" == "$md5" ]] || fail "$t: the wheel's download has the wrong MD5"
+    note "$t wheel: iothttp publish (ucloud, aliyun) and a verified download under $qemu"
+}
 
 for t in "${targets[@]}"; do
     target_info "$t"
@@ -119,6 +174,10 @@ for t in "${targets[@]}"; do
         run_uploads "$t find_package $kind" "$ex"
     done
     ran "$t: c-examples (find_package static and shared) published to both clouds and uploaded to the three stores under $qemu"
+
+    section "$t: the Python wheel of the installed library under $qemu"
+    run_wheel "$t" "$so"
+    ran "$t: the $wheel_plat wheel (bundling the installed library) published and downloaded from the $gnu Python under $qemu"
 
     section "$t: tests/c under $qemu (ctest, CMAKE_CROSSCOMPILING_EMULATOR)"
     for kind in static shared; do
