@@ -36,7 +36,7 @@ mode="${1:-}"
 case "$mode" in
 demo | test | bench | bench-nginx) ;;
 *)
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
