@@ -80,6 +80,18 @@ step "Publish: Alibaba Cloud IoT device a1demoPK/demoDevice (HMAC-MD5 auth, a me
 run_step "publish to Aliyun" "$bin/publish" aliyun a1demoPK demoDevice demoSecret \
     "$IOTHTTP_EMU_ALIYUN_URL" "$IOTHTTP_EMU_CA"
 
+if [[ -x "$bin/publish_cpp" ]]; then
+    step "Publish from C++ (c-examples/publish.cpp through iothttp.hpp): both devices again"
+    run_step "C++ publish to UCloud" "$bin/publish_cpp" ucloud demoProduct demoDevice demoSecret \
+        "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA"
+    run_step "C++ publish to Aliyun" "$bin/publish_cpp" aliyun a1demoPK demoDevice demoSecret \
+        "$IOTHTTP_EMU_ALIYUN_URL" "$IOTHTTP_EMU_CA"
+    publishes=4
+else
+    echo "(no C++ compiler: publish_cpp was not built, the C++ publish is skipped)"
+    publishes=2
+fi
+
 fw="$work/firmware-2.1.0.bin"
 head -c 3000000 /dev/urandom >"$fw"
 fw_size="$(stat -c %s "$fw")"
@@ -102,9 +114,9 @@ run_step "AppGallery upload" "$bin/agc_upload" demoClientId demoClientSecret 100
     "$IOTHTTP_EMU_AGC_URL" "$IOTHTTP_EMU_CA"
 verify "AppGallery upload"
 
-step "Done: 2 publishes and 3 server-verified uploads in $((SECONDS - demo_started)) s ($((SECONDS - started)) s with the build)"
+step "Done: $publishes publishes and 3 server-verified uploads in $((SECONDS - demo_started)) s ($((SECONDS - started)) s with the build)"
 cat <<EOF
-The programs are c-examples/publish.c, upload_file.c, ota_upload.c and agc_upload.c, built in
+The programs are c-examples/publish.c (publish.cpp in C++), upload_file.c, ota_upload.c and agc_upload.c, built in
 $bin. Against the real clouds, leave out the endpoint and the CA (the built-in root
 certificates are used) and use your own identities; keep secrets in the environment rather
 than on the command line:

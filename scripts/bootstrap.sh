@@ -4,7 +4,8 @@
 # it prints nothing when nothing is missing.
 #
 #   scripts/bootstrap.sh demo     what c-examples/demo.sh needs: cargo, a C compiler, CMake
-#   scripts/bootstrap.sh test     what tests/run.sh needs: the above plus g++, pkg-config,
+#   scripts/bootstrap.sh test     what tests/run.sh needs: the above plus g++, clang (clang++
+#                                 checks iothttp.hpp), pkg-config,
 #                                 binutils, valgrind, python3, and for the firmware targets the
 #                                 armv7 and aarch64 cross compilers, qemu-user, iproute2 (the
 #                                 network-namespace tests), python3-venv (the Python
@@ -36,7 +37,7 @@ mode="${1:-}"
 case "$mode" in
 demo | test | bench | bench-nginx) ;;
 *)
-    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
@@ -53,7 +54,7 @@ tools=(cmake=cmake cc=gcc)
 if [[ $mode == test ]]; then
     tools+=(
         c++=g++ pkg-config=pkg-config nm=binutils readelf=binutils objcopy=binutils
-        strip=binutils valgrind=valgrind python3=python3
+        strip=binutils valgrind=valgrind python3=python3 clang++=clang
         arm-linux-gnueabihf-gcc=gcc-arm-linux-gnueabihf
         arm-linux-gnueabihf-g++=g++-arm-linux-gnueabihf
         aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu

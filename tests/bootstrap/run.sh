@@ -116,6 +116,13 @@ expect demo_needs_no_valgrind 0 none quiet -- env PATH="$dir" "$bootstrap" demo
 expect test_needs_valgrind 0 'apt-get install -y -qq valgrind\|$' 'installing: valgrind' \
     -- env PATH="$dir" "$bootstrap" test
 
+# clang++ (the C++ header's second compiler): the tests' profile only.
+dir="$work/clang"
+fake_path "$dir" clang++
+expect demo_needs_no_clang 0 none quiet -- env PATH="$dir" "$bootstrap" demo
+expect test_needs_clang 0 'apt-get install -y -qq clang\|$' 'installing: clang' \
+    -- env PATH="$dir" "$bootstrap" test
+
 # The benchmarks' profile: no CMake needed; nginx and libcurl's headers (stubs here when the
 # machine has none, so that only the hidden tool is missing).
 dir="$work/bench"

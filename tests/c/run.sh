@@ -8,14 +8,16 @@
 #  2. check the installed libraries: SONAME, symlinks, the shared library's exports and the
 #     archive's global symbols (exactly the functions of iothttp.h);
 #  3. build c-examples as an outside project five ways (find_package static/shared,
-#     pkg-config static/shared through CMake, plain cc with pkg-config) and run each
-#     publish binary against the cloud emulator for UCloud and Aliyun;
+#     pkg-config static/shared through CMake, plain cc and c++ with pkg-config) and run each
+#     publish binary (publish.c, and publish.cpp through iothttp.hpp) against the cloud
+#     emulator for UCloud and Aliyun;
 #  4. move the installed prefix elsewhere and build and run again from there;
 #  5. build tests/c against it, static and shared, and run ctest: test_api (the API cases),
 #     test_faults (the fault matrix, one test per row), test_args (every argument of every
 #     header function; fails when a declared function has no row), two_rust_libs (the archive
-#     beside a second Rust static library), each test also under valgrind memcheck when
-#     valgrind is installed;
+#     beside a second Rust static library), test_cxx (the C++17 interface iothttp.hpp, built
+#     with exceptions and with -fno-exceptions -fno-rtti), each test also under valgrind
+#     memcheck when valgrind is installed;
 #  6. build tests/c and the c-examples programs a third way with AddressSanitizer +
 #     UndefinedBehaviorSanitizer (static library) and run them under ctest;
 #  7. report what ran, the fault matrix's outcome table, and the artifact sizes.
@@ -60,6 +62,9 @@ quiet "$work/configure.log" cmake -S "$root" -B "$work/build" -DCMAKE_BUILD_TYPE
 quiet "$work/build.log" cmake --build "$work/build" --parallel "$jobs"
 quiet "$work/install.log" cmake --install "$work/build"
 (cd "$prefix" && find . -mindepth 1 | sort | sed 's/^/    /')
+for h in iothttp.h iothttp.hpp; do
+    cmp -s "$root/include/$h" "$prefix/include/$h" || fail "include/$h is not installed as it is"
+done
 libdir="$(dirname "$(find "$prefix" -name libiothttp.a | head -n 1)")"
 libdir_rel="${libdir#"$prefix"/}"
 ran "built and installed libiothttp $version (static + shared, CMake package, pkg-config) into a prefix"
@@ -110,7 +115,9 @@ build_example() {
         -DCMAKE_PREFIX_PATH="$pfx" "$@"
     quiet "$dir.build.log" cmake --build "$dir" --parallel "$jobs"
     check_linkage "$name" "$dir/publish" "$kind"
+    check_linkage "$name C++" "$dir/publish_cpp" "$kind"
     run_publish "$name ($kind)" "$dir/publish"
+    run_publish "$name ($kind) C++" "$dir/publish_cpp"
     run_uploads "$name ($kind)" "$dir"
 }
 
@@ -118,6 +125,8 @@ build_example() {
 section "3. c-examples as an outside project"
 run_publish "in-tree build (add_subdirectory, iothttp::iothttp)" "$work/build/c-examples/publish"
 check_linkage "in-tree build" "$work/build/c-examples/publish" static
+run_publish "in-tree build C++ (iothttp.hpp, iothttp::iothttp)" "$work/build/c-examples/publish_cpp"
+check_linkage "in-tree build C++" "$work/build/c-examples/publish_cpp" static
 build_example find-package-static static "$prefix"
 build_example find-package-shared shared "$prefix" -DIOTHTTP_EXAMPLES_SHARED=ON
 build_example pkg-config-static static "$prefix" -DIOTHTTP_EXAMPLES_PKGCONFIG=ON
@@ -138,12 +147,25 @@ cc "${pc_flags[@]}" -o "$work/examples/cc-shared" "$root/c-examples/publish.c" \
     fail "cc + pkg-config iothttp"
 check_linkage "cc + pkg-config iothttp" "$work/examples/cc-shared" shared
 run_publish "cc + pkg-config iothttp" "$work/examples/cc-shared"
+# The same with c++ and the C++ example (iothttp.hpp comes with the same -I).
+cxx_flags=(-std=c++17 -Wall -Wextra -Wpedantic -Werror)
+# shellcheck disable=SC2046
+c++ "${cxx_flags[@]}" -o "$work/examples/cxx-static" "$root/c-examples/publish.cpp" \
+    $(pkg-config --cflags --libs iothttp-static) || fail "c++ + pkg-config iothttp-static"
+check_linkage "c++ + pkg-config iothttp-static" "$work/examples/cxx-static" static
+run_publish "c++ + pkg-config iothttp-static" "$work/examples/cxx-static"
+# shellcheck disable=SC2046
+c++ "${cxx_flags[@]}" -fno-exceptions -fno-rtti -o "$work/examples/cxx-shared" \
+    "$root/c-examples/publish.cpp" $(pkg-config --cflags --libs iothttp) \
+    -Wl,-rpath,"$(pkg-config --variable=libdir iothttp)" || fail "c++ + pkg-config iothttp"
+check_linkage "c++ + pkg-config iothttp (-fno-exceptions -fno-rtti)" "$work/examples/cxx-shared" shared
+run_publish "c++ + pkg-config iothttp (-fno-exceptions -fno-rtti)" "$work/examples/cxx-shared"
 static_libs="$(pkg-config --static --libs iothttp)"
 [[ "$static_libs" == *-lpthread* && "$static_libs" == *-liothttp* ]] ||
     fail "pkg-config --static --libs iothttp gives '$static_libs'"
 note "pkg-config --static --libs iothttp: $static_libs"
 unset PKG_CONFIG_PATH
-ran "c-examples built 6 ways (in-tree; find_package static/shared; pkg-config static/shared via CMake; cc + pkg-config static/shared), each published to both clouds; upload examples (UCloud file, Aliyun OTA, AGC) run from the 4 CMake builds"
+ran "c-examples built 6 ways (in-tree; find_package static/shared; pkg-config static/shared via CMake; cc and c++ + pkg-config static/shared), each publish (C and C++) published to both clouds; upload examples (UCloud file, Aliyun OTA, AGC) run from the 4 CMake builds"
 
 # Run an example under valgrind memcheck: memcheck_example <label> <binary> <args...>
 memcheck_example() {
@@ -164,6 +186,12 @@ if ((have_valgrind)); then
         "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA"
     memcheck_example publish-aliyun "$ex/publish" aliyun a1demoPK demoDevice demoSecret \
         "$IOTHTTP_EMU_ALIYUN_URL" "$IOTHTTP_EMU_CA"
+    memcheck_example publish_cpp-ucloud "$ex/publish_cpp" ucloud demoProduct demoDevice demoSecret \
+        "$IOTHTTP_EMU_UCLOUD_URL" "$IOTHTTP_EMU_CA"
+    memcheck_example publish_cpp-aliyun "$ex/publish_cpp" aliyun a1demoPK demoDevice demoSecret \
+        "$IOTHTTP_EMU_ALIYUN_URL" "$IOTHTTP_EMU_CA"
+    grep -Eq '^message id: [0-9]+$' "$work/publish_cpp-aliyun.memcheck.out" ||
+        fail "publish_cpp under valgrind: $(cat "$work/publish_cpp-aliyun.memcheck.out")"
     memcheck_example upload_file "$ex/upload_file" demoProduct demoDevice demoSecret \
         "$upload_file_path" "$IOTHTTP_EMU_UFILE_URL" "$IOTHTTP_EMU_CA"
     grep -q '^uploaded upload-example.bin (300000 bytes)$' "$work/upload_file.memcheck.out" ||
@@ -185,8 +213,8 @@ if ((have_valgrind)); then
     stored="$(emu_control objects | grep -o "\"md5\":\"$upload_md5\"" | wc -l)"
     ((stored >= 3)) || fail "examples under valgrind: $stored copies with the file's MD5 stored, expected 3"
     emu_control clear-objects >/dev/null
-    note "examples under valgrind memcheck: publish (ucloud, aliyun), upload_file, ota_upload, agc_upload, ota_download (resumed after a cut): 0 errors, no leaks"
-    ran "examples valgrind-clean: publish (both clouds), upload_file, ota_upload, agc_upload, ota_download"
+    note "examples under valgrind memcheck: publish and publish_cpp (ucloud, aliyun), upload_file, ota_upload, agc_upload, ota_download (resumed after a cut): 0 errors, no leaks"
+    ran "examples valgrind-clean: publish and publish_cpp (both clouds), upload_file, ota_upload, agc_upload, ota_download"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -251,6 +279,15 @@ for kind in static shared; do
     check_linkage "test_api ($kind)" "$dir/test_api" "$kind"
     check_linkage "test_faults ($kind)" "$dir/test_faults" "$kind"
     check_linkage "test_args ($kind)" "$dir/test_args" "$kind"
+    check_linkage "test_cxx ($kind)" "$dir/test_cxx" "$kind"
+    check_linkage "test_cxx_noexc ($kind)" "$dir/test_cxx_noexc" "$kind"
+    grep -q 'cxx_callback_exceptions .*Passed' "$dir.ctest.log" ||
+        fail "ctest ($kind): the C++ test cxx_callback_exceptions did not pass"
+    grep -q 'cxx_noexc .*Passed' "$dir.ctest.log" || fail "ctest ($kind): cxx_noexc did not pass"
+    if command -v clang++ >/dev/null; then
+        grep -q 'hpp_clang_noexc .*Passed' "$dir.ctest.log" ||
+            fail "ctest ($kind): clang++ is installed but hpp_clang_noexc did not pass"
+    fi
     n="$ctest_ran"
     if [[ $valgrind_flag == ON ]]; then
         errors="$(grep -h 'ERROR SUMMARY' "$dir/Testing/Temporary/LastTest.log" |
@@ -279,7 +316,8 @@ if [[ "${IOTHTTP_TEST_SANITIZE:-1}" != 0 ]]; then
     run_ctest sanitize "$dir" -DIOTHTTP_TEST_SANITIZE=ON -DIOTHTTP_TEST_VALGRIND=OFF
     unset ASAN_OPTIONS UBSAN_OPTIONS
     check_linkage "test_api (sanitize)" "$dir/test_api" static
-    for bin in test_api test_faults test_args publish upload_file ota_upload agc_upload ota_download; do
+    for bin in test_api test_faults test_args test_cxx test_cxx_noexc publish publish_cpp upload_file \
+        ota_upload agc_upload ota_download; do
         grep -q '__asan_init' <(nm "$dir/$bin") || fail "$dir/$bin is not instrumented"
         grep -q '__ubsan_handle' <(nm "$dir/$bin") || fail "$dir/$bin has no UBSan checks"
     done
@@ -287,7 +325,7 @@ if [[ "${IOTHTTP_TEST_SANITIZE:-1}" != 0 ]]; then
         "$dir/Testing/Temporary/LastTest.log" || true)"
     ((reports == 0)) || fail "sanitizer reports in $dir/Testing/Temporary/LastTest.log"
     suppressed="$( (grep -hvE '^ *(#|$)' "$root/tests/c/lsan.supp" "$root/tests/c/ubsan.supp" || true) | wc -l)"
-    note "ASan/UBSan: $ctest_ran tests (test_api, test_faults, test_args, the publish and upload examples), 0 reports, $suppressed suppression entries"
+    note "ASan/UBSan: $ctest_ran tests (test_api, test_faults, test_args, test_cxx both ways, the publish (C, C++) and upload examples), 0 reports, $suppressed suppression entries"
     ran "sanitizers: $ctest_ran ctest tests under ASan+UBSan (leak checks on), 0 reports, $suppressed suppressions"
 fi
 

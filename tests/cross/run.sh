@@ -11,11 +11,12 @@
 #  2. check the artifacts: the ELF machine and class, the shared library's exports and the
 #     archive's global symbols (only iothttp_*);
 #  3. build c-examples against the installed package with the same toolchain (find_package,
-#     static and shared) and run them under qemu: publish to both clouds, the three uploads
-#     with server-checked digests;
+#     static and shared) and run them under qemu: publish (publish.c, and publish.cpp through
+#     iothttp.hpp) to both clouds, the three uploads with server-checked digests;
 #  4. build tests/c the same way and run ctest through CMAKE_CROSSCOMPILING_EMULATOR: the API
-#     cases (among them the 32-bit size checks), the fault matrix, the argument table, and the
-#     archive beside a second Rust static library, against the static and the shared library.
+#     cases (among them the 32-bit size checks), the fault matrix, the argument table, the C++
+#     test (test_cxx, with and without exceptions), and the archive beside a second Rust
+#     static library, against the static and the shared library.
 #  4b. build the Python wheel that bundles the installed library and run it under qemu with
 #     the target's own Python (publish to both clouds, a verified download);
 #  5. the library's Rust unit tests (cargo test --lib, among them MD5 and HMAC-MD5 against the
@@ -169,11 +170,15 @@ for t in "${targets[@]}"; do
             -DIOTHTTP_EXAMPLES_SHARED="$shared_flag"
         quiet "$ex.build.log" cmake --build "$ex" --parallel "$jobs"
         "$gnu-readelf" -h "$ex/publish" | grep -q "Machine:.*$elf_machine" || fail "$t: publish is not $elf_machine"
+        "$gnu-readelf" -h "$ex/publish_cpp" | grep -q "Machine:.*$elf_machine" ||
+            fail "$t: publish_cpp is not $elf_machine"
         check_linkage "$t $kind" "$ex/publish" "$kind"
+        check_linkage "$t $kind C++" "$ex/publish_cpp" "$kind"
         run_publish "$t find_package $kind" "$ex/publish"
+        run_publish "$t find_package $kind C++ ($gnu-g++, iothttp.hpp)" "$ex/publish_cpp"
         run_uploads "$t find_package $kind" "$ex"
     done
-    ran "$t: c-examples (find_package static and shared) published to both clouds and uploaded to the three stores under $qemu"
+    ran "$t: c-examples (find_package static and shared; publish in C and C++) published to both clouds and uploaded to the three stores under $qemu"
 
     section "$t: the Python wheel of the installed library under $qemu"
     run_wheel "$t" "$so"
@@ -202,6 +207,8 @@ for t in "${targets[@]}"; do
         if [[ $kind == static ]]; then
             grep -q 'two_rust_libs_a .*Passed' "$ct.ctest.log" || fail "$t: two_rust_libs_a did not run"
         fi
+        grep -q 'cxx_uploads .*Passed' "$ct.ctest.log" || fail "$t: the C++ test cxx_uploads did not run"
+        grep -q 'cxx_noexc .*Passed' "$ct.ctest.log" || fail "$t: the C++ test cxx_noexc did not run"
         note "$t $kind: $n ctest tests passed under $qemu in ${secs} s"
         ran "$t tests/c $kind: $n ctest tests passed under $qemu"
     done
