@@ -156,6 +156,14 @@ pub unsafe extern "C" fn iothttp_config_set_client_cert(
                 return Err(Error::invalid(format!("argument '{name}' is NULL")));
             }
         }
+        let max = crate::net::tls::MAX_CLIENT_PEM_BYTES;
+        for (name, len) in [("cert_len", cert_len), ("key_len", key_len)] {
+            if len as u64 > max {
+                return Err(Error::invalid(format!(
+                    "argument '{name}' is {len}, more than the {max} byte limit"
+                )));
+            }
+        }
         let cert = unsafe { arg_bytes(cert_pem.cast(), cert_len, "cert_pem") }?;
         let key = unsafe { arg_bytes(key_pem.cast(), key_len, "key_pem") }?;
         if cert.is_empty() {
