@@ -387,6 +387,40 @@ iothttp_result iothttp_config_add_ca_pem(struct iothttp_config *cfg, const char 
 iothttp_result iothttp_config_add_ca_file(struct iothttp_config *cfg, const char *path);
 
 /**
+ * Present a client certificate (mutual TLS) to every server that asks for one: `cert_pem`
+ * is `cert_len` bytes of PEM text holding the chain (the device's own certificate first,
+ * then any intermediates), `key_pem` is `key_len` bytes of PEM text holding its private key
+ * (PKCS#8 `PRIVATE KEY`, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`; RSA, ECDSA
+ * P-256/P-384 or Ed25519; not encrypted). Both buffers are copied (the caller keeps
+ * ownership and may wipe its key buffer on return) and need no NUL terminator. Replaces an
+ * identity set before; on an error nothing changes. `IOTHTTP_E_INVALID_ARG` for a NULL
+ * pointer, an empty or oversize (256 KiB) text, a chain without a certificate, a malformed
+ * certificate, an encrypted, malformed or unsupported key, or a key that does not belong to
+ * the first certificate; `iothttp_last_error()` says which, and neither it nor any log line
+ * ever contains the key. One identity per client: clients made from this config present it
+ * (their connection pool is theirs alone); make a second config and client for a second
+ * certificate. A server that refuses the certificate fails the call with `IOTHTTP_E_TLS`.
+ * Any thread may call it, as for every config setter (the config is locked).
+ */
+iothttp_result iothttp_config_set_client_cert(struct iothttp_config *cfg,
+                                              const char *cert_pem,
+                                              size_t cert_len,
+                                              const char *key_pem,
+                                              size_t key_len);
+
+/**
+ * Like `iothttp_config_set_client_cert`, reading the chain from the PEM file `cert_path`
+ * and the key from the PEM file `key_path` (both NUL-terminated UTF-8 paths; they may name
+ * the same file when it holds both). `IOTHTTP_E_INVALID_ARG` for a NULL, empty or non-UTF-8
+ * path and for every content error of `iothttp_config_set_client_cert`; a missing or
+ * unreadable file is `IOTHTTP_E_READ` (the message names the path and the OS error). The
+ * key file's bytes are wiped from memory after parsing.
+ */
+iothttp_result iothttp_config_set_client_cert_files(struct iothttp_config *cfg,
+                                                    const char *cert_path,
+                                                    const char *key_path);
+
+/**
  * Whether to trust the built-in Mozilla web roots besides added CAs (default on). A library
  * built without them (cargo feature `builtin-roots` left out) trusts only the CAs added:
  * there the default is off and `on` = true fails with `IOTHTTP_E_UNSUPPORTED`.

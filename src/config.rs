@@ -1,4 +1,4 @@
-//! Client configuration: trust, timeouts, retries, logging, proxy. Built once, then shared.
+//! Client configuration: trust, client certificate, timeouts, retries, logging, proxy. Built once, then shared.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,6 +45,33 @@ pub struct Config {
     pub(crate) deadline: Option<Duration>,
     pub(crate) resolve: Vec<ResolveEntry>,
     pub(crate) secret_headers: Vec<String>,
+    pub(crate) client_identity: Option<tls::ClientIdentity>,
+}
+
+/// Reads a client certificate or key file, refusing one over the size limit.
+fn read_client_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
+    let unreadable = |e: std::io::Error| {
+        Error::new(
+            ErrorKind::Read,
+            format!("cannot read client {what} file {}: {e}", path.display()),
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::Read,
+            format!("client {what} file {} is a directory", path.display()),
+        ));
+    }
+    if meta.len() > tls::MAX_CLIENT_PEM_BYTES {
+        return Err(Error::invalid(format!(
+            "client {what} file {} is {} bytes, more than the {} byte limit",
+            path.display(),
+            meta.len(),
+            tls::MAX_CLIENT_PEM_BYTES
+        )));
+    }
+    std::fs::read(path).map_err(unreadable)
 }
 
 /// A name-resolution override: connections to `host:port` go to `addr` (curl's `--resolve`).
@@ -70,6 +97,7 @@ impl Default for Config {
             deadline: None,
             resolve: Vec::new(),
             secret_headers: Vec::new(),
+            client_identity: None,
         }
     }
 }
@@ -88,6 +116,7 @@ impl std::fmt::Debug for Config {
             .field("deadline", &self.deadline)
             .field("resolve", &self.resolve)
             .field("secret_headers", &self.secret_headers)
+            .field("client_identity", &self.client_identity)
             .finish()
     }
 }
@@ -134,6 +163,41 @@ impl Config {
         })?;
         self.add_ca_pem(&pem)
             .map_err(|e| e.context(&format!("CA file {}", path.display())))
+    }
+
+    /// Present this certificate chain (PEM, the device's own certificate first) and its
+    /// private key (PEM: PKCS#8 `PRIVATE KEY`, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE
+    /// KEY`, unencrypted) to every server that asks for a client certificate (mutual TLS).
+    /// Replaces an identity set before; on failure nothing changes. Fails with
+    /// [`ErrorKind::InvalidArg`] for empty or oversize input, a chain without a certificate,
+    /// a malformed certificate, an encrypted, malformed or unsupported key, or a key that is
+    /// not the leaf's. No error text or log line ever carries the key.
+    ///
+    /// One identity per client (and so per connection pool): a second certificate needs a
+    /// second client.
+    pub fn set_client_cert_pem(&mut self, cert_pem: &[u8], key_pem: &[u8]) -> Result<&mut Self> {
+        self.client_identity = Some(tls::parse_client_identity(cert_pem, key_pem)?);
+        Ok(self)
+    }
+
+    /// Like [`Config::set_client_cert_pem`], reading the chain and the key from files. A
+    /// missing or unreadable file is [`ErrorKind::Read`].
+    pub fn set_client_cert_files(
+        &mut self,
+        cert_path: impl AsRef<Path>,
+        key_path: impl AsRef<Path>,
+    ) -> Result<&mut Self> {
+        let cert = read_client_pem(cert_path.as_ref(), "certificate")?;
+        let mut key = read_client_pem(key_path.as_ref(), "key")?;
+        let parsed = tls::parse_client_identity(&cert, &key);
+        tls::wipe(&mut key);
+        let what = format!(
+            "client certificate {}, key {}",
+            cert_path.as_ref().display(),
+            key_path.as_ref().display()
+        );
+        self.client_identity = Some(parsed.map_err(|e| e.context(&what))?);
+        Ok(self)
     }
 
     /// Whether to trust the built-in Mozilla web roots (default on) besides added CAs. Without

@@ -65,7 +65,7 @@ pub fn xml_errors(data: &[u8]) {
 pub fn ca_pem(data: &[u8]) {
     if let Ok(certs) = crate::net::tls::parse_ca_pem(data) {
         // Whatever the loader accepts must build a TLS configuration.
-        crate::net::tls::client_config(false, &certs).expect("accepted CAs build a config");
+        crate::net::tls::client_config(false, &certs, None).expect("accepted CAs build a config");
     }
     let _ = crate::net::tls::is_ca_certificate(data);
 }

@@ -1,4 +1,4 @@
-//! `iothttp_config`: trust, timeouts, retries, log, proxy.
+//! `iothttp_config`: trust, client certificate, timeouts, retries, log, proxy.
 
 use std::ffi::{c_char, c_void, CString};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -123,6 +123,86 @@ pub unsafe extern "C" fn iothttp_config_add_ca_file(
             return Err(Error::invalid("argument 'path' is empty"));
         }
         cfg.get().add_ca_file(path)?;
+        Ok(())
+    })
+}
+
+/// Present a client certificate (mutual TLS) to every server that asks for one: `cert_pem`
+/// is `cert_len` bytes of PEM text holding the chain (the device's own certificate first,
+/// then any intermediates), `key_pem` is `key_len` bytes of PEM text holding its private key
+/// (PKCS#8 `PRIVATE KEY`, SEC1 `EC PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`; RSA, ECDSA
+/// P-256/P-384 or Ed25519; not encrypted). Both buffers are copied (the caller keeps
+/// ownership and may wipe its key buffer on return) and need no NUL terminator. Replaces an
+/// identity set before; on an error nothing changes. `IOTHTTP_E_INVALID_ARG` for a NULL
+/// pointer, an empty or oversize (256 KiB) text, a chain without a certificate, a malformed
+/// certificate, an encrypted, malformed or unsupported key, or a key that does not belong to
+/// the first certificate; `iothttp_last_error()` says which, and neither it nor any log line
+/// ever contains the key. One identity per client: clients made from this config present it
+/// (their connection pool is theirs alone); make a second config and client for a second
+/// certificate. A server that refuses the certificate fails the call with `IOTHTTP_E_TLS`.
+/// Any thread may call it, as for every config setter (the config is locked).
+#[no_mangle]
+pub unsafe extern "C" fn iothttp_config_set_client_cert(
+    cfg: *mut iothttp_config,
+    cert_pem: *const c_char,
+    cert_len: usize,
+    key_pem: *const c_char,
+    key_len: usize,
+) -> iothttp_result {
+    guard(|| {
+        let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        for (name, p) in [("cert_pem", cert_pem), ("key_pem", key_pem)] {
+            if p.is_null() {
+                return Err(Error::invalid(format!("argument '{name}' is NULL")));
+            }
+        }
+        let max = crate::net::tls::MAX_CLIENT_PEM_BYTES;
+        for (name, len) in [("cert_len", cert_len), ("key_len", key_len)] {
+            if len as u64 > max {
+                return Err(Error::invalid(format!(
+                    "argument '{name}' is {len}, more than the {max} byte limit"
+                )));
+            }
+        }
+        let cert = unsafe { arg_bytes(cert_pem.cast(), cert_len, "cert_pem") }?;
+        let key = unsafe { arg_bytes(key_pem.cast(), key_len, "key_pem") }?;
+        if cert.is_empty() {
+            return Err(Error::invalid(
+                "argument 'cert_pem' is empty ('cert_len' is 0)",
+            ));
+        }
+        if key.is_empty() {
+            return Err(Error::invalid(
+                "argument 'key_pem' is empty ('key_len' is 0)",
+            ));
+        }
+        cfg.get().set_client_cert_pem(cert, key)?;
+        Ok(())
+    })
+}
+
+/// Like `iothttp_config_set_client_cert`, reading the chain from the PEM file `cert_path`
+/// and the key from the PEM file `key_path` (both NUL-terminated UTF-8 paths; they may name
+/// the same file when it holds both). `IOTHTTP_E_INVALID_ARG` for a NULL, empty or non-UTF-8
+/// path and for every content error of `iothttp_config_set_client_cert`; a missing or
+/// unreadable file is `IOTHTTP_E_READ` (the message names the path and the OS error). The
+/// key file's bytes are wiped from memory after parsing.
+#[no_mangle]
+pub unsafe extern "C" fn iothttp_config_set_client_cert_files(
+    cfg: *mut iothttp_config,
+    cert_path: *const c_char,
+    key_path: *const c_char,
+) -> iothttp_result {
+    guard(|| {
+        let cfg = unsafe { arg_ref(cfg, "cfg") }?;
+        let cert_path = unsafe { arg_str(cert_path, "cert_path") }?;
+        let key_path = unsafe { arg_str(key_path, "key_path") }?;
+        for (name, value) in [("cert_path", cert_path), ("key_path", key_path)] {
+            if value.is_empty() {
+                return Err(Error::invalid(format!("argument '{name}' is empty")));
+            }
+        }
+        cfg.get().set_client_cert_files(cert_path, key_path)?;
         Ok(())
     })
 }

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
@@ -152,11 +152,154 @@ pub(crate) fn parse_ca_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
+/// A client certificate PEM (the chain) or key PEM larger than this is refused.
+pub(crate) const MAX_CLIENT_PEM_BYTES: u64 = 256 * 1024;
+
+/// A client certificate chain and its private key, checked to belong together: what the
+/// client presents to a server that asks for a certificate (mutual TLS). `Debug` shows the
+/// number of certificates only, never the key.
+#[derive(Clone)]
+pub(crate) struct ClientIdentity(Arc<rustls::sign::CertifiedKey>);
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientIdentity({} certificates)", self.0.cert.len())
+    }
+}
+
+/// Overwrites a buffer that held key material before it is freed.
+pub(crate) fn wipe(buf: &mut [u8]) {
+    for b in buf {
+        // SAFETY: a valid, exclusive reference; volatile writes are not elided.
+        unsafe { std::ptr::write_volatile(b, 0) };
+    }
+}
+
+/// Whether `hay` contains `needle`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Parse a client certificate chain (PEM, leaf first) and its private key (PEM: PKCS#8,
+/// SEC1 EC or PKCS#1 RSA), and check that the key belongs to the leaf. No error text
+/// carries any byte of the key.
+pub(crate) fn parse_client_identity(cert_pem: &[u8], key_pem: &[u8]) -> Result<ClientIdentity> {
+    for (what, pem) in [("certificate", cert_pem), ("key", key_pem)] {
+        if pem.is_empty() {
+            return Err(Error::invalid(format!("client {what} PEM is empty")));
+        }
+        if pem.len() as u64 > MAX_CLIENT_PEM_BYTES {
+            return Err(Error::invalid(format!(
+                "client {what} PEM is {} bytes, more than the {MAX_CLIENT_PEM_BYTES} byte limit",
+                pem.len()
+            )));
+        }
+    }
+    let mut chain = Vec::new();
+    for (i, item) in CertificateDer::pem_slice_iter(cert_pem).enumerate() {
+        let der = item.map_err(|e| {
+            Error::invalid(format!(
+                "client certificate PEM: certificate #{} is malformed: {e}",
+                i + 1
+            ))
+        })?;
+        if is_ca_certificate(&der).is_none() {
+            return Err(Error::invalid(format!(
+                "client certificate PEM: certificate #{} is not a well-formed X.509 certificate",
+                i + 1
+            )));
+        }
+        chain.push(der);
+    }
+    if chain.is_empty() {
+        return Err(Error::invalid(
+            "client certificate PEM: no '-----BEGIN CERTIFICATE-----' block found (the chain \
+             must start with the device's own certificate)",
+        ));
+    }
+    if contains(key_pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || (contains(key_pem, b"Proc-Type:") && contains(key_pem, b"ENCRYPTED"))
+    {
+        return Err(Error::invalid(
+            "client key PEM is encrypted (password-protected); give the key unencrypted \
+             (PKCS#8 'PRIVATE KEY', SEC1 'EC PRIVATE KEY' or PKCS#1 'RSA PRIVATE KEY')",
+        ));
+    }
+    let mut keys = PrivateKeyDer::pem_slice_iter(key_pem);
+    // The parser's own error text is not used: it could quote the key's bytes.
+    let key = match keys.next() {
+        Some(Ok(key)) => key,
+        Some(Err(_)) => {
+            return Err(Error::invalid(
+                "client key PEM is malformed (bad base64 or a missing END line)",
+            ))
+        }
+        None => {
+            return Err(Error::invalid(
+                "client key PEM: no private key block found ('PRIVATE KEY', 'EC PRIVATE KEY' \
+                 or 'RSA PRIVATE KEY')",
+            ))
+        }
+    };
+    if keys.next().is_some() {
+        return Err(Error::invalid(
+            "client key PEM holds more than one private key; give only the certificate's key",
+        ));
+    }
+    let provider = crypto_provider();
+    let signing = provider.key_provider.load_private_key(key).map_err(|_| {
+        Error::invalid(
+            "client key is not a usable private key (supported: RSA, ECDSA P-256/P-384, \
+             Ed25519)",
+        )
+    })?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        Ok(()) => {}
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            return Err(Error::invalid(
+                "client key does not match the certificate: the key must be the private key \
+                 of the chain's first (leaf) certificate",
+            ))
+        }
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            return Err(Error::invalid(
+                "client key: cannot check that it matches the certificate",
+            ))
+        }
+        Err(e) => {
+            return Err(Error::invalid(format!(
+                "client certificate #1 (the leaf) is not usable: {e}"
+            )))
+        }
+    }
+    Ok(ClientIdentity(Arc::new(certified)))
+}
+
+/// Presents the one identity of a client to every server that asks for a certificate.
+#[derive(Debug)]
+struct PresentIdentity(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for PresentIdentity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// The rustls client configuration: ring provider, TLS 1.3 and 1.2 only, web roots (if on)
-/// plus every added CA.
+/// plus every added CA, and the client certificate if one was set.
 pub(crate) fn client_config(
     builtin_roots: bool,
     extra: &[CertificateDer<'static>],
+    identity: Option<&ClientIdentity>,
 ) -> Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
     #[cfg(feature = "builtin-roots")]
@@ -182,41 +325,25 @@ pub(crate) fn client_config(
         }));
     }
     let provider = Arc::new(crypto_provider());
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[
             &rustls::version::TLS13,
             #[cfg(feature = "tls12")]
             &rustls::version::TLS12,
         ])
         .map_err(|e| Error::new(ErrorKind::Internal, format!("TLS configuration: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(id) => builder.with_client_cert_resolver(Arc::new(PresentIdentity(Arc::clone(&id.0)))),
+        None => builder.with_no_client_auth(),
+    };
     Ok(Arc::new(config))
 }
 
-/// ring's provider (every cipher suite, key exchange group and signature check rustls has),
-/// without its private-key loader: a client that presents no certificate signs nothing, and
-/// leaving the loader out keeps ring's RSA and ECDSA signing code out of the firmware.
+/// ring's provider: every cipher suite, key exchange group and signature check rustls has,
+/// and its private-key loader (RSA, ECDSA, Ed25519) for client certificates.
 fn crypto_provider() -> rustls::crypto::CryptoProvider {
-    rustls::crypto::CryptoProvider {
-        key_provider: &NoPrivateKeys,
-        ..rustls::crypto::ring::default_provider()
-    }
-}
-
-/// The key loader of a client without a certificate of its own.
-#[derive(Debug)]
-struct NoPrivateKeys;
-
-impl rustls::crypto::KeyProvider for NoPrivateKeys {
-    fn load_private_key(
-        &self,
-        _key_der: rustls::pki_types::PrivateKeyDer<'static>,
-    ) -> std::result::Result<Arc<dyn rustls::sign::SigningKey>, rustls::Error> {
-        Err(rustls::Error::General(
-            "this client presents no certificate: no private key is loaded".into(),
-        ))
-    }
+    rustls::crypto::ring::default_provider()
 }
 
 /// A TLS failure, kept distinct so the transport can report [`ErrorKind::Tls`].
@@ -231,8 +358,16 @@ impl fmt::Display for TlsFailure {
 
 impl std::error::Error for TlsFailure {}
 
-/// Describe a rustls error for a field log (certificate problems spelled out).
+/// Describe a rustls error for a field log (certificate problems spelled out), where it is
+/// not known whether the client presented a certificate.
 pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
+    describe_rustls_for(e, None)
+}
+
+/// Describe a rustls error for a field log; `identity`: whether this client has a client
+/// certificate to present (None: unknown).
+pub(crate) fn describe_rustls_for(e: &rustls::Error, identity: Option<bool>) -> String {
+    use rustls::AlertDescription as A;
     use rustls::CertificateError as C;
     match e {
         rustls::Error::InvalidCertificate(c) => match c {
@@ -265,6 +400,37 @@ pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
              the cargo feature 'tls12'; CMake: add it to IOTHTTP_FEATURES)"
                 .into()
         }
+        rustls::Error::AlertReceived(A::CertificateRequired) => match identity {
+            Some(true) => "the server says a client certificate is required (TLS alert \
+                 CertificateRequired), although the client certificate was presented"
+                .into(),
+            _ => "the server requires a client certificate (mutual TLS; TLS alert \
+                 CertificateRequired) and this client has none: set one with \
+                 iothttp_config_set_client_cert or iothttp_config_set_client_cert_files"
+                .into(),
+        },
+        rustls::Error::AlertReceived(
+            a @ (A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::AccessDenied),
+        ) => match identity {
+            Some(true) => format!(
+                "the server refused the client certificate (TLS alert {a:?}): it does not \
+                 trust the certificate's issuer, or the certificate is expired, revoked or \
+                 not allowed there"
+            ),
+            Some(false) => format!(
+                "the server refused the connection (TLS alert {a:?}): it probably requires a \
+                 client certificate (mutual TLS) and this client has none"
+            ),
+            None => format!(
+                "server sent TLS alert {a:?}: it refused the client certificate, or requires one"
+            ),
+        },
         rustls::Error::AlertReceived(a) => format!("server sent TLS alert {a:?}"),
         rustls::Error::PeerIncompatible(p) => format!("server is TLS-incompatible: {p:?}"),
         rustls::Error::PeerMisbehaved(p) => format!("server misbehaved in TLS: {p:?}"),
@@ -272,25 +438,26 @@ pub(crate) fn describe_rustls(e: &rustls::Error) -> String {
     }
 }
 
-/// Turn an I/O error from a TLS operation into the ureq error that best describes it.
-fn map_tls_io(e: io::Error) -> ureq::Error {
+/// Turn an I/O error from a TLS operation into the ureq error that best describes it;
+/// `identity`: whether the client has a certificate to present.
+fn map_tls_io(e: io::Error, identity: bool) -> ureq::Error {
     if e.get_ref().is_some_and(|r| r.is::<ureq::Error>()) {
         // A timeout or transport error from below: ureq knows how to unwrap it.
         return ureq::Error::from(e);
     }
     if let Some(r) = e.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
-        return ureq::Error::Other(Box::new(TlsFailure(describe_rustls(r))));
+        return ureq::Error::Other(Box::new(TlsFailure(describe_rustls_for(r, Some(identity)))));
     }
     ureq::Error::Io(e)
 }
 
 /// A failed handshake step: a TLS refusal stays a TLS error, a timeout stays what the
 /// transport said, and a handshake the peer cut (EOF, reset) is a connect failure.
-fn handshake_failure(e: io::Error, host: &str) -> ureq::Error {
+fn handshake_failure(e: io::Error, host: &str, identity: bool) -> ureq::Error {
     if e.get_ref()
         .is_some_and(|r| r.is::<ureq::Error>() || r.is::<rustls::Error>())
     {
-        return match map_tls_io(e) {
+        return match map_tls_io(e, identity) {
             // However the transport names it, a handshake that ran out of time is a connect
             // timeout.
             ureq::Error::Timeout(_) => ureq::Error::Timeout(ureq::Timeout::Connect),
@@ -310,9 +477,33 @@ fn handshake_failure(e: io::Error, host: &str) -> ureq::Error {
     ))))
 }
 
+/// After a write into a handshake the peer closed: the TLS alert among the records it sent
+/// before, if any (read for a short while only).
+fn read_alert(
+    stream: &mut StreamOwned<ClientConnection, TransportAdapter>,
+    mut timeout: NextTimeout,
+) -> Option<rustls::Error> {
+    let limit = (!timeout.after.is_not_happening()).then(|| *timeout.after);
+    timeout.after =
+        ureq::unversioned::transport::time::Duration::Exact(crate::net::early::salvage_wait(limit));
+    stream.sock.set_timeout(timeout);
+    for _ in 0..64 {
+        let more = matches!(stream.conn.read_tls(&mut stream.sock), Ok(n) if n > 0);
+        match stream.conn.process_new_packets() {
+            Err(e @ rustls::Error::AlertReceived(_)) => return Some(e),
+            Err(_) => return None,
+            Ok(_) if !more => return None,
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
 /// Wraps plain transports in TLS for `https` URLs.
 pub(crate) struct TlsConnector {
     config: Arc<ClientConfig>,
+    /// Whether the configuration carries a client certificate.
+    identity: bool,
     handshakes: Arc<Counter>,
     input_buffer: usize,
     output_buffer: usize,
@@ -326,6 +517,7 @@ impl TlsConnector {
         output_buffer: usize,
     ) -> Self {
         TlsConnector {
+            identity: config.client_auth_cert_resolver.has_certs(),
             config,
             handshakes,
             input_buffer,
@@ -386,13 +578,23 @@ impl<In: Transport> Connector<In> for TlsConnector {
             }
             stream.sock.set_timeout(t);
             if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
-                return Err(handshake_failure(e, bare));
+                // A server that refuses the client certificate sends an alert and closes: our
+                // next write may then fail first. Read the alert it sent before that.
+                if crate::net::early::is_peer_close(&e) {
+                    if let Some(alert) = read_alert(&mut stream, t) {
+                        return Err(ureq::Error::Other(Box::new(TlsFailure(
+                            describe_rustls_for(&alert, Some(self.identity)),
+                        ))));
+                    }
+                }
+                return Err(handshake_failure(e, bare, self.identity));
             }
         }
         self.handshakes.fetch_add(1);
         Ok(Some(Either::B(TlsTransport {
             buffers: LazyBuffers::new(self.input_buffer, self.output_buffer),
             stream,
+            identity: self.identity,
         })))
     }
 }
@@ -401,6 +603,7 @@ impl<In: Transport> Connector<In> for TlsConnector {
 pub(crate) struct TlsTransport {
     buffers: LazyBuffers,
     stream: StreamOwned<ClientConnection, TransportAdapter>,
+    identity: bool,
 }
 
 impl fmt::Debug for TlsTransport {
@@ -415,7 +618,10 @@ impl TlsTransport {
     /// an error or a full buffer (see [`crate::net::early`]). The records are read straight from
     /// the transport below: reading through the stream would first try to send the TLS
     /// data still queued, into the closed connection.
-    fn salvage_reply(&mut self, mut timeout: NextTimeout) {
+    ///
+    /// Returns the TLS error the peer's last records carried (an alert: e.g. a server that
+    /// refused the client certificate after the TLS 1.3 handshake).
+    fn salvage_reply(&mut self, mut timeout: NextTimeout) -> Option<rustls::Error> {
         let limit = (!timeout.after.is_not_happening()).then(|| *timeout.after);
         timeout.after = ureq::unversioned::transport::time::Duration::Exact(
             crate::net::early::salvage_wait(limit),
@@ -423,13 +629,13 @@ impl TlsTransport {
         self.stream.sock.set_timeout(timeout);
         loop {
             let more = matches!(self.stream.conn.read_tls(&mut self.stream.sock), Ok(n) if n > 0);
-            if self.stream.conn.process_new_packets().is_err() {
-                return;
+            if let Err(e) = self.stream.conn.process_new_packets() {
+                return Some(e);
             }
             loop {
                 let input = self.buffers.input_append_buf();
                 if input.is_empty() {
-                    return;
+                    return None;
                 }
                 match self.stream.conn.reader().read(input) {
                     Ok(n) if n > 0 => self.buffers.input_appended(n),
@@ -437,7 +643,7 @@ impl TlsTransport {
                 }
             }
             if !more {
-                return;
+                return None;
             }
         }
     }
@@ -455,10 +661,14 @@ impl Transport for TlsTransport {
             .stream
             .write_all(output)
             .and_then(|()| self.stream.flush())
-            .map_err(map_tls_io);
+            .map_err(|e| map_tls_io(e, self.identity));
         if let Err(ureq::Error::Io(e)) = &sent {
             if crate::net::early::is_peer_close(e) {
-                self.salvage_reply(timeout);
+                if let Some(alert @ rustls::Error::AlertReceived(_)) = self.salvage_reply(timeout) {
+                    return Err(ureq::Error::Other(Box::new(TlsFailure(
+                        describe_rustls_for(&alert, Some(self.identity)),
+                    ))));
+                }
             }
         }
         sent
@@ -467,7 +677,10 @@ impl Transport for TlsTransport {
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.stream.sock.set_timeout(timeout);
         let input = self.buffers.input_append_buf();
-        let amount = self.stream.read(input).map_err(map_tls_io)?;
+        let amount = self
+            .stream
+            .read(input)
+            .map_err(|e| map_tls_io(e, self.identity))?;
         self.buffers.input_appended(amount);
         Ok(amount > 0)
     }
@@ -542,13 +755,13 @@ mod tests {
 
     #[test]
     fn no_roots_is_refused() {
-        let e = client_config(false, &[]).unwrap_err();
+        let e = client_config(false, &[], None).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArg);
     }
 
     #[test]
     fn builtin_roots_build() {
-        client_config(true, &[]).unwrap();
+        client_config(true, &[], None).unwrap();
     }
 }
 

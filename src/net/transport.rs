@@ -593,7 +593,11 @@ pub(crate) fn unix_ms_now() -> u64 {
 impl Http {
     /// Build the agent from a config. Fails on an unusable trust setup.
     pub(crate) fn new(cfg: &Config) -> Result<Http> {
-        let tls = crate::net::tls::client_config(cfg.builtin_roots, &cfg.extra_roots)?;
+        let tls = crate::net::tls::client_config(
+            cfg.builtin_roots,
+            &cfg.extra_roots,
+            cfg.client_identity.as_ref(),
+        )?;
         let handshakes = Arc::new(Counter::new(0));
         let proxy = match &cfg.proxy {
             Some(url) => Some(

@@ -118,6 +118,9 @@ static struct {
     char ca_path[512];
     char *ca_pem;
     size_t ca_len;
+    char cc_cert_path[600], cc_key_path[600]; /* the emulator's device-ec certificate, key */
+    char *cc_cert, *cc_key;
+    size_t cc_cert_len, cc_key_len;
     char file_path[64];
     uint8_t data[1000];
     uint8_t *big_payload; /* 131073 bytes */
@@ -149,6 +152,15 @@ static int fixture_up(void)
     snprintf(fx.ca_path, sizeof fx.ca_path, "%s", ca);
     fx.ca_pem = read_file(ca, &fx.ca_len);
     if (!CHECK(fx.ca_pem != NULL && fx.ca_len > 0))
+        return -1;
+    const char *certs = env("IOTHTTP_EMU_CLIENT_CERTS");
+    if (certs == NULL)
+        return -1;
+    snprintf(fx.cc_cert_path, sizeof fx.cc_cert_path, "%s/device-ec.crt", certs);
+    snprintf(fx.cc_key_path, sizeof fx.cc_key_path, "%s/device-ec.key", certs);
+    fx.cc_cert = read_file(fx.cc_cert_path, &fx.cc_cert_len);
+    fx.cc_key = read_file(fx.cc_key_path, &fx.cc_key_len);
+    if (!CHECK(fx.cc_cert != NULL && fx.cc_key != NULL))
         return -1;
     gen_data(fx.data, sizeof fx.data, 2);
     fx.big_payload = calloc(1, 131073);
@@ -239,6 +251,8 @@ static void fixture_down(void)
     if (fx.file_path[0] != '\0')
         unlink(fx.file_path);
     free(fx.ca_pem);
+    free(fx.cc_cert);
+    free(fx.cc_key);
     free(fx.big_payload);
     free(fx.long_text);
     memset(&fx, 0, sizeof fx);
@@ -678,6 +692,35 @@ static iothttp_result th_iothttp_config_set_deadline(const struct row *r, struct
     (void)o;
     iothttp_config *cfg = CFG(r, 1);
     iothttp_result rc = iothttp_config_set_deadline(cfg, U32(r, 2, 5000));
+    iothttp_config_free(cfg);
+    return rc;
+}
+
+static iothttp_result th_iothttp_config_set_client_cert(const struct row *r, struct outs *o)
+{
+    (void)o;
+    iothttp_config *cfg = CFG(r, 1);
+    const char *cert = S(r, 2, fx.cc_cert);
+    size_t cert_len = Z(r, 3, fx.cc_cert_len);
+    const char *key = S(r, 4, fx.cc_key);
+    size_t key_len = Z(r, 5, fx.cc_key_len);
+    /* A bad text is passed with its own length (NULL keeps the good length). */
+    if (BAD(2) && cert != NULL)
+        cert_len = strlen(cert);
+    if (BAD(4) && key != NULL)
+        key_len = strlen(key);
+    iothttp_result rc = iothttp_config_set_client_cert(cfg, cert, cert_len, key, key_len);
+    iothttp_config_free(cfg);
+    return rc;
+}
+
+static iothttp_result th_iothttp_config_set_client_cert_files(const struct row *r,
+                                                              struct outs *o)
+{
+    (void)o;
+    iothttp_config *cfg = CFG(r, 1);
+    iothttp_result rc = iothttp_config_set_client_cert_files(cfg, S(r, 2, fx.cc_cert_path),
+                                                             S(r, 3, fx.cc_key_path));
     iothttp_config_free(cfg);
     return rc;
 }
@@ -1146,6 +1189,30 @@ static const struct row ROWS[] = {
     ROW(iothttp_config_add_ca_file, 2, "path", K_NULL, INV, NAMES),
     ROW(iothttp_config_add_ca_file, 2, "path", K_EMPTY, INV, 0),
     ROW(iothttp_config_add_ca_file, 2, "path", K_UTF8, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 0, "", K_NONE, OK, 0),
+    ROW(iothttp_config_set_client_cert, 1, "cfg", K_NULL, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 1, "cfg", K_FREED, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 2, "cert_pem", K_NULL, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 2, "cert_pem", K_NULL0, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 2, "cert_pem", K_EMPTY, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 2, "cert_pem", K_UTF8, INV, 0),
+    ROW(iothttp_config_set_client_cert, 3, "cert_len", K_ZERO, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 3, "cert_len", K_HUGE, INV, 0),
+    ROW(iothttp_config_set_client_cert, 4, "key_pem", K_NULL, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 4, "key_pem", K_NULL0, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 4, "key_pem", K_EMPTY, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 4, "key_pem", K_UTF8, INV, 0),
+    ROW(iothttp_config_set_client_cert, 5, "key_len", K_ZERO, INV, NAMES),
+    ROW(iothttp_config_set_client_cert, 5, "key_len", K_HUGE, INV, 0),
+    ROW(iothttp_config_set_client_cert_files, 0, "", K_NONE, OK, 0),
+    ROW(iothttp_config_set_client_cert_files, 1, "cfg", K_NULL, INV, NAMES),
+    ROW(iothttp_config_set_client_cert_files, 1, "cfg", K_FREED, INV, NAMES),
+    ROW(iothttp_config_set_client_cert_files, 2, "cert_path", K_NULL, INV, NAMES),
+    ROW(iothttp_config_set_client_cert_files, 2, "cert_path", K_EMPTY, INV, NAMES),
+    ROW(iothttp_config_set_client_cert_files, 2, "cert_path", K_UTF8, INV, NAMES),
+    ROW(iothttp_config_set_client_cert_files, 3, "key_path", K_NULL, INV, NAMES),
+    ROW(iothttp_config_set_client_cert_files, 3, "key_path", K_EMPTY, INV, NAMES),
+    ROW(iothttp_config_set_client_cert_files, 3, "key_path", K_UTF8, INV, NAMES),
     ROW(iothttp_config_use_builtin_roots, 1, "cfg", K_NULL, INV, NAMES),
     ROW(iothttp_config_use_builtin_roots, 1, "cfg", K_FREED, INV, NAMES),
     ROW(iothttp_config_set_timeouts, 1, "cfg", K_NULL, INV, NAMES),

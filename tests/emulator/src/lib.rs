@@ -87,6 +87,7 @@ use std::sync::Arc;
 
 use server::{Kind, Listener};
 use state::{Port, Shared};
+pub use tls::{DEVICE_EC, DEVICE_PKCS8, DEVICE_RSA, UNKNOWN_DEVICE};
 
 /// The emulated clouds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,8 +174,12 @@ pub struct Emulator {
     wrong_host_addr: Option<SocketAddr>,
     tls12_addr: Option<SocketAddr>,
     future_addr: Option<SocketAddr>,
+    mtls_addr: Option<SocketAddr>,
+    mtls12_addr: Option<SocketAddr>,
+    devices: Vec<tls::DeviceCert>,
     ca_pem: String,
     ca_path: PathBuf,
+    client_cert_dir: PathBuf,
     temp_dir: Option<PathBuf>,
 }
 
@@ -249,8 +254,12 @@ impl Emulator {
             wrong_host_addr: None,
             tls12_addr: None,
             future_addr: None,
+            mtls_addr: None,
+            mtls12_addr: None,
+            devices: pki.devices.clone(),
             ca_pem: pki.ca_pem.clone(),
             ca_path: PathBuf::new(),
+            client_cert_dir: PathBuf::new(),
             temp_dir: None,
         };
         // From here on, an error drops `emu`, which undoes what was done.
@@ -267,6 +276,18 @@ impl Emulator {
         };
         emu.ca_path = dir.join("ca.pem");
         write_atomically(&emu.ca_path, pki.ca_pem.as_bytes())?;
+        write_atomically(&dir.join("device-ca.pem"), pki.device_ca_pem.as_bytes())?;
+        for d in &pki.devices {
+            write_atomically(&dir.join(format!("{}.crt", d.name)), d.cert_pem.as_bytes())?;
+            write_atomically(&dir.join(format!("{}.key", d.name)), d.key_pem.as_bytes())?;
+        }
+        let _ = shared.client_certs.set(
+            pki.devices
+                .iter()
+                .map(|d| (d.der.to_vec(), d.name))
+                .collect(),
+        );
+        emu.client_cert_dir = dir.clone();
 
         let https = Listener::spawn(
             Arc::clone(&shared),
@@ -290,6 +311,8 @@ impl Emulator {
             (&pki.wrong_host_config, Port::WrongHost),
             (&pki.tls12_config, Port::Tls12),
             (&pki.future_config, Port::Future),
+            (&pki.mtls_config, Port::Mtls),
+            (&pki.mtls12_config, Port::Mtls12),
         ] {
             let listener = Listener::spawn(
                 Arc::clone(&shared),
@@ -302,6 +325,8 @@ impl Emulator {
                 Port::Expired => emu.expired_addr = addr,
                 Port::WrongHost => emu.wrong_host_addr = addr,
                 Port::Future => emu.future_addr = addr,
+                Port::Mtls => emu.mtls_addr = addr,
+                Port::Mtls12 => emu.mtls12_addr = addr,
                 _ => emu.tls12_addr = addr,
             }
             emu.listeners.push(listener);
@@ -312,6 +337,40 @@ impl Emulator {
             emu.listeners.push(control);
         }
         Ok(emu)
+    }
+
+    /// The mutual-TLS listener (TLS 1.3 only): the routes of the main port, for clients
+    /// that present a device certificate signed by the device CA (`device-ec`,
+    /// `device-pkcs8`, `device-rsa`); `GET /mtls/whoami` names the certificate presented.
+    pub fn mtls_url(&self) -> String {
+        https_url(self.mtls_addr)
+    }
+
+    /// The same as [`Emulator::mtls_url`], TLS 1.2 only.
+    pub fn mtls12_url(&self) -> String {
+        https_url(self.mtls12_addr)
+    }
+
+    /// The directory holding `<name>.crt` and `<name>.key` of every device certificate
+    /// (see [`DEVICE_EC`]) and `device-ca.pem`.
+    pub fn client_cert_dir(&self) -> &Path {
+        &self.client_cert_dir
+    }
+
+    /// Paths of the certificate and the key of device certificate `name`.
+    pub fn client_cert_paths(&self, name: &str) -> (PathBuf, PathBuf) {
+        (
+            self.client_cert_dir.join(format!("{name}.crt")),
+            self.client_cert_dir.join(format!("{name}.key")),
+        )
+    }
+
+    /// PEM texts (certificate, key) of device certificate `name`.
+    pub fn client_cert_pem(&self, name: &str) -> Option<(String, String)> {
+        self.devices
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| (d.cert_pem.clone(), d.key_pem.clone()))
     }
 
     /// `https://127.0.0.1:PORT`

@@ -169,6 +169,12 @@ fn info_lines(emu: &Emulator) -> String {
         emu.dl_base_url(),
         emu.base_url()
     );
+    text.push_str(&format!(
+        "IOTHTTP_EMU_MTLS_URL={}\nIOTHTTP_EMU_MTLS12_URL={}\nIOTHTTP_EMU_CLIENT_CERTS={}\n",
+        emu.mtls_url(),
+        emu.mtls12_url(),
+        emu.client_cert_dir().display()
+    ));
     if let Some(addr) = emu.control_addr() {
         text.push_str(&format!("IOTHTTP_EMU_CONTROL={addr}\n"));
     }

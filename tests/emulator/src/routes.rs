@@ -22,6 +22,9 @@ pub struct Router {
     /// `https://127.0.0.1:PORT` (or `http://…` on the plain listener): upload URLs handed
     /// out on this listener point back to it.
     pub base: Arc<str>,
+    /// The name of the device certificate the client presented on this connection
+    /// (`"unknown"` for one the emulator did not make), None without one.
+    pub client_cert: Option<&'static str>,
 }
 
 /// The path prefix of the emulator's route for a cloud's default public host (see
@@ -79,6 +82,7 @@ impl Handler for Router {
                 resp
             }
             Some(Err(resp)) => resp,
+            None if req.path() == "/mtls/whoami" => whoami(self.client_cert, req),
             None => route(&self.shared, req, body),
         };
         // A reply fault armed at the handler's fault point acts on the processed reply.
@@ -117,6 +121,16 @@ impl Handler for Router {
     fn stopping(&self) -> bool {
         self.shared.stopping()
     }
+}
+
+/// `GET /mtls/whoami`: `{"client_cert":"<name>"}`, the device certificate this connection
+/// presented (`null` without one).
+fn whoami(client_cert: Option<&str>, req: &Request) -> Response {
+    if req.method != "GET" {
+        return method_not_allowed("GET");
+    }
+    let name = client_cert.map_or_else(|| "null".to_string(), crate::sign::json_str);
+    Response::json(200, format!("{{\"client_cert\":{name}}}"))
 }
 
 /// `{"error":"no such route"}` with 404.

@@ -145,6 +145,7 @@ fn connection(shared: &Arc<Shared>, kind: &Kind, base: &Arc<str>, mut tcp: TcpSt
                 let router = Router {
                     shared: Arc::clone(shared),
                     base: Arc::clone(base),
+                    client_cert: None,
                 };
                 let outcome = http::serve(&mut tcp, &router);
                 close(&mut tcp, outcome);
@@ -238,16 +239,35 @@ fn https(
         if tls.complete_io(&mut tcp).is_err() {
             // Failed handshake (e.g. the client does not trust the CA): nothing to serve.
             counters.failed_handshakes.fetch_add(1, Ordering::SeqCst);
-            let _ = tcp.shutdown(Shutdown::Both);
+            if matches!(port, Port::Mtls | Port::Mtls12) {
+                // The alert refusing a client certificate must reach the client, which may
+                // still be writing its flight: a close now would reset the connection and
+                // destroy the alert (as a web server's lingering close avoids).
+                close(&mut tcp, Outcome::Linger);
+            } else {
+                let _ = tcp.shutdown(Shutdown::Both);
+            }
             return;
         }
     }
     shared.handshakes.fetch_add(1, Ordering::SeqCst);
     counters.handshakes.fetch_add(1, Ordering::SeqCst);
 
+    // The client certificate presented, by the name of the device certificate it is.
+    let client_cert = tls
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| {
+            shared
+                .client_certs
+                .get()
+                .and_then(|known| known.iter().find(|(der, _)| der[..] == leaf[..]))
+                .map_or("unknown", |(_, name)| *name)
+        });
     let router = Router {
         shared: Arc::clone(shared),
         base: Arc::clone(base),
+        client_cert,
     };
     let mut stream = StreamOwned::new(tls, tcp);
     let outcome = http::serve(&mut stream, &router);

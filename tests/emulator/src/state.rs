@@ -1122,10 +1122,14 @@ pub enum Port {
     Tls12,
     /// HTTPS with a leaf valid only from a year from now.
     Future,
+    /// HTTPS (TLS 1.3 only) requiring a client certificate signed by the device CA.
+    Mtls,
+    /// The same, TLS 1.2 only.
+    Mtls12,
 }
 
 impl Port {
-    pub const ALL: [Port; 7] = [
+    pub const ALL: [Port; 9] = [
         Port::Https,
         Port::Plain,
         Port::Untrusted,
@@ -1133,6 +1137,8 @@ impl Port {
         Port::WrongHost,
         Port::Tls12,
         Port::Future,
+        Port::Mtls,
+        Port::Mtls12,
     ];
 
     /// The name in `handshakes-all` and in thread names.
@@ -1145,6 +1151,8 @@ impl Port {
             Port::WrongHost => "wrong-host",
             Port::Tls12 => "tls12",
             Port::Future => "future",
+            Port::Mtls => "mtls",
+            Port::Mtls12 => "mtls12",
         }
     }
 
@@ -1157,6 +1165,8 @@ impl Port {
             Port::WrongHost => 4,
             Port::Tls12 => 5,
             Port::Future => 6,
+            Port::Mtls => 7,
+            Port::Mtls12 => 8,
         }
     }
 }
@@ -1196,6 +1206,9 @@ pub struct Shared {
     pub upload_urls_http: AtomicBool,
     /// `http://127.0.0.1:PORT` of the plain listener (else of the HTTPS port), set at start.
     pub http_upload_base: OnceLock<String>,
+    /// The device certificates (DER) the emulator made, with their names: how a route
+    /// names the client certificate a connection presented.
+    pub client_certs: OnceLock<Vec<(Vec<u8>, &'static str)>>,
     /// Requests that arrived over plain HTTP on an upload path (`/ufile`, `/oss`, `/obs`),
     /// on the plain listener or on a TLS port.
     pub plain_http_uploads: AtomicU64,
@@ -1228,6 +1241,7 @@ impl Default for Shared {
             accept_no_tls: AtomicBool::new(false),
             upload_urls_http: AtomicBool::new(false),
             http_upload_base: OnceLock::new(),
+            client_certs: OnceLock::new(),
             plain_http_uploads: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             quit: AtomicBool::new(false),

@@ -1,7 +1,11 @@
 //! Certificates (a fresh CA and a localhost leaf, made with rcgen) and the rustls server
 //! configurations: the main one, and the variants that clients must refuse (untrusted
-//! issuer, expired, wrong host) or accept (TLS 1.2 only). Every key is ECDSA P-256, so the
-//! whole set takes a few milliseconds.
+//! issuer, expired, wrong host) or accept (TLS 1.2 only); and for mutual TLS a device CA,
+//! the listeners that require a client certificate it signed (TLS 1.3 only, TLS 1.2 only),
+//! and device certificates with their keys in each PEM key format. Every generated key is
+//! ECDSA P-256, so the whole set takes a few milliseconds; the one RSA device key is a fixed
+//! test key (`device_rsa_key.pem`: ring cannot generate RSA keys), certified afresh at each
+//! start.
 
 use std::io;
 use std::sync::Arc;
@@ -44,6 +48,36 @@ pub const CLOUD_HOSTS: &[&str] = &[
     "connect-api-drru.cloud.huawei.com",
 ];
 
+/// Common name of the device CA, which signs the client certificates the mTLS listeners
+/// accept.
+pub const DEVICE_CA_COMMON_NAME: &str = "iothttp emulator device CA";
+
+/// Common name of the CA that signs [`UNKNOWN_DEVICE`]: the mTLS listeners do not trust it.
+pub const UNKNOWN_DEVICE_CA_COMMON_NAME: &str = "iothttp emulator unknown device CA";
+
+/// The device certificates written at start, by file stem (`<stem>.crt`, `<stem>.key`), each
+/// leaf's common name being its stem: an ECDSA P-256 key in SEC1 (`EC PRIVATE KEY`), one in
+/// PKCS#8 (`PRIVATE KEY`), an RSA 2048 key in PKCS#1 (`RSA PRIVATE KEY`), and
+/// [`UNKNOWN_DEVICE`].
+pub const DEVICE_EC: &str = "device-ec";
+pub const DEVICE_PKCS8: &str = "device-pkcs8";
+pub const DEVICE_RSA: &str = "device-rsa";
+/// A device certificate (PKCS#8 key) signed by a CA the mTLS listeners do not trust.
+pub const UNKNOWN_DEVICE: &str = "device-unknown";
+
+/// The fixed RSA test key (PKCS#8), certified by the device CA at each start.
+const DEVICE_RSA_KEY_PKCS8: &str = include_str!("device_rsa_key.pem");
+
+/// A device certificate and its key, both PEM.
+#[derive(Clone)]
+pub struct DeviceCert {
+    /// The file stem and the leaf's common name.
+    pub name: &'static str,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub der: CertificateDer<'static>,
+}
+
 /// The generated PKI and the TLS configurations serving it.
 pub struct Pki {
     pub ca_pem: String,
@@ -58,6 +92,14 @@ pub struct Pki {
     pub wrong_host_config: Arc<ServerConfig>,
     /// The main leaf, TLS 1.2 only.
     pub tls12_config: Arc<ServerConfig>,
+    /// The main leaf, TLS 1.3 only, requiring a client certificate signed by the device CA.
+    pub mtls_config: Arc<ServerConfig>,
+    /// The same, TLS 1.2 only.
+    pub mtls12_config: Arc<ServerConfig>,
+    /// The device CA (PEM).
+    pub device_ca_pem: String,
+    /// The device certificates (see [`DEVICE_EC`]).
+    pub devices: Vec<DeviceCert>,
 }
 
 fn other<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> io::Error + '_ {
@@ -123,15 +165,104 @@ fn make_leaf(
     Ok((cert.der().clone(), key))
 }
 
+/// A device (client) leaf named `cn` for the public key of `key`, signed by `issuer`.
+fn make_device_leaf(
+    issuer: &Issuer<'static, KeyPair>,
+    cn: &str,
+    key: &KeyPair,
+    validity: Validity,
+) -> io::Result<CertificateDer<'static>> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(other("device"))?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    validity.apply(&mut params);
+    let cert = params.signed_by(key, issuer).map_err(other("device"))?;
+    Ok(cert.der().clone())
+}
+
+/// PEM text of `der` under `label`, 64 columns.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// The private key inside a PKCS#8 PrivateKeyInfo (the OCTET STRING after the version and
+/// the algorithm): PKCS#1 for RSA, SEC1 for EC.
+fn pkcs8_inner(pkcs8: &[u8]) -> io::Result<Vec<u8>> {
+    fn next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (first as usize, rest)
+        } else {
+            let n = (first & 0x7f) as usize;
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n].iter().fold(0usize, |a, b| a << 8 | *b as usize);
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let inner = (|| {
+        let (0x30, info, _) = next(pkcs8)? else {
+            return None;
+        };
+        let (0x02, _, rest) = next(info)? else {
+            return None;
+        };
+        let (0x30, _, rest) = next(rest)? else {
+            return None;
+        };
+        let (0x04, key, _) = next(rest)? else {
+            return None;
+        };
+        Some(key.to_vec())
+    })();
+    inner.ok_or_else(|| io::Error::other("PKCS#8 key: unexpected structure"))
+}
+
 fn make_config(
     leaf: (CertificateDer<'static>, PrivateKeyDer<'static>),
     versions: &[&'static SupportedProtocolVersion],
 ) -> io::Result<Arc<ServerConfig>> {
+    make_config_auth(leaf, versions, None)
+}
+
+/// A server configuration; with `client_roots`, one that requires a client certificate
+/// signed by one of them.
+fn make_config_auth(
+    leaf: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    versions: &[&'static SupportedProtocolVersion],
+    client_roots: Option<Arc<rustls::RootCertStore>>,
+) -> io::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)
-        .map_err(other("TLS versions"))?
-        .with_no_client_auth()
+        .map_err(other("TLS versions"))?;
+    let builder = match client_roots {
+        Some(roots) => {
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(other("client verifier"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(vec![leaf.0], leaf.1)
         .map_err(other("TLS certificate"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -154,6 +285,50 @@ pub fn generate(now_secs: i64) -> io::Result<Pki> {
     let main_names: Vec<&str> = localhost.iter().chain(CLOUD_HOSTS).copied().collect();
     let (cert, key) = make_leaf(&issuer, &main_names, valid)?;
     let tls12_config = make_config((cert.clone(), key.clone_key()), &[&rustls::version::TLS12])?;
+
+    let (device_ca_cert, device_issuer) = make_ca(DEVICE_CA_COMMON_NAME, valid)?;
+    let mut device_roots = rustls::RootCertStore::empty();
+    device_roots
+        .add(device_ca_cert.der().clone())
+        .map_err(other("device CA"))?;
+    let device_roots = Arc::new(device_roots);
+    let mtls_config = make_config_auth(
+        (cert.clone(), key.clone_key()),
+        &[&rustls::version::TLS13],
+        Some(Arc::clone(&device_roots)),
+    )?;
+    let mtls12_config = make_config_auth(
+        (cert.clone(), key.clone_key()),
+        &[&rustls::version::TLS12],
+        Some(device_roots),
+    )?;
+    let (_, unknown_device_issuer) = make_ca(UNKNOWN_DEVICE_CA_COMMON_NAME, valid)?;
+    let mut devices = Vec::new();
+    for name in [DEVICE_EC, DEVICE_PKCS8, DEVICE_RSA, UNKNOWN_DEVICE] {
+        let key = if name == DEVICE_RSA {
+            KeyPair::from_pem(DEVICE_RSA_KEY_PKCS8).map_err(other("RSA device key"))?
+        } else {
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(other("device key"))?
+        };
+        let issuer = if name == UNKNOWN_DEVICE {
+            &unknown_device_issuer
+        } else {
+            &device_issuer
+        };
+        let der = make_device_leaf(issuer, name, &key, valid)?;
+        let pkcs8 = key.serialize_der();
+        let key_pem = match name {
+            DEVICE_EC => pem("EC PRIVATE KEY", &pkcs8_inner(&pkcs8)?),
+            DEVICE_RSA => pem("RSA PRIVATE KEY", &pkcs8_inner(&pkcs8)?),
+            _ => pem("PRIVATE KEY", &pkcs8),
+        };
+        devices.push(DeviceCert {
+            name,
+            cert_pem: pem("CERTIFICATE", &der),
+            key_pem,
+            der,
+        });
+    }
     let server_config = make_config((cert, key), both)?;
 
     let (_, untrusted_issuer) = make_ca(UNTRUSTED_CA_COMMON_NAME, valid)?;
@@ -181,5 +356,9 @@ pub fn generate(now_secs: i64) -> io::Result<Pki> {
         future_config: make_config(future, both)?,
         wrong_host_config: make_config(wrong_host, both)?,
         tls12_config,
+        mtls_config,
+        mtls12_config,
+        device_ca_pem: device_ca_cert.pem(),
+        devices,
     })
 }
