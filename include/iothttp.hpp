@@ -724,6 +724,24 @@ public:
             return r;
         return detail::check(iothttp_config_add_ca_file(h_, p.c_str()));
     }
+    /* Present this client certificate (PEM chain, leaf first) and its private key (PKCS#8,
+     * SEC1 EC or PKCS#1 RSA PEM) to every server that asks for one; a key that does not match
+     * the leaf, a PEM without a certificate or an encrypted key is IOTHTTP_E_INVALID_ARG. The
+     * key never reaches a log line or an error text. One identity per client. */
+    Result<void> set_client_cert(std::string_view cert_pem, std::string_view key_pem)
+    {
+        return detail::check(iothttp_config_set_client_cert(h_, cert_pem.data(), cert_pem.size(),
+                                                            key_pem.data(), key_pem.size()));
+    }
+    Result<void> set_client_cert_files(std::string_view cert_path, std::string_view key_path)
+    {
+        detail::CStr c, k;
+        if (auto r = c.assign(cert_path, "cert_path"); !r)
+            return r;
+        if (auto r = k.assign(key_path, "key_path"); !r)
+            return r;
+        return detail::check(iothttp_config_set_client_cert_files(h_, c.c_str(), k.c_str()));
+    }
     Result<void> use_builtin_roots(bool on)
     {
         return detail::check(iothttp_config_use_builtin_roots(h_, on));

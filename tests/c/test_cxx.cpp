@@ -540,6 +540,60 @@ void test_publish_ucloud()
     CHECK(refused.error().message.find("not-the-secret-xq") == std::string::npos);
 }
 
+// Mutual TLS through Config: a client certificate from files and from memory, a publish over
+// the emulator's mTLS listener; bad identities and NULs refused; none set → IOTHTTP_E_TLS.
+std::string slurp(const std::string &path)
+{
+    std::string out;
+    if (FILE *f = std::fopen(path.c_str(), "rb")) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+            out.append(buf, n);
+        std::fclose(f);
+    }
+    return out;
+}
+
+void test_client_cert()
+{
+    const std::string dir = must_env("IOTHTTP_EMU_CLIENT_CERTS");
+    const std::string base = std::string(must_env("IOTHTTP_EMU_MTLS_URL")) + "/ucloud";
+    REQUIRE(!dir.empty() && base.size() > 7);
+    tdev t;
+    REQUIRE(tdev_add(&t, IOTHTTP_CLOUD_UCLOUD, "cxxmtls") == 0);
+    const std::string cert = dir + "/device-ec.crt", key = dir + "/device-ec.key";
+    for (int from_memory = 0; from_memory < 3; from_memory++) {
+        REQUIRE_RESULT(cfg, emu_cfg());
+        if (from_memory == 1)
+            EXPECT_OK(cfg->set_client_cert(slurp(cert), slurp(key)));
+        else if (from_memory == 0)
+            EXPECT_OK(cfg->set_client_cert_files(cert, key));
+        REQUIRE_RESULT(client, iothttp::Client::create(*cfg));
+        REQUIRE_RESULT(dev, iothttp::Device::create(*client, IOTHTTP_CLOUD_UCLOUD, t.product,
+                                                    t.device, t.secret));
+        EXPECT_OK(dev->set_endpoint(base));
+        auto id = dev->publish(t.topic, "{\"mtls\":1}");
+        if (from_memory < 2) {
+            EXPECT_OK(id);
+        } else {
+            // No certificate set: the listener requires one.
+            EXPECT_CODE(id, IOTHTTP_E_TLS);
+            CHECK(id.error().message.find("client certificate") != std::string::npos);
+        }
+    }
+    REQUIRE_RESULT(cfg, iothttp::Config::create());
+    EXPECT_CODE(cfg->set_client_cert_files(cert, dir + "/device-rsa.key"), IOTHTTP_E_INVALID_ARG);
+    EXPECT_CODE(cfg->set_client_cert(slurp(key), slurp(key)), IOTHTTP_E_INVALID_ARG);
+    EXPECT_CODE(cfg->set_client_cert("", ""), IOTHTTP_E_INVALID_ARG);
+    EXPECT_NUL(cfg->set_client_cert_files("/tmp/c\0.crt"sv, key), "cert_path", 6);
+    EXPECT_NUL(cfg->set_client_cert_files(cert, "/k\0"sv), "key_path", 2);
+    const std::string pem = slurp(key);
+    auto bad = cfg->set_client_cert_files(cert, dir + "/device-rsa.key");
+    CHECK(!bad && bad.error().message.find("PRIVATE KEY") == std::string::npos &&
+          pem.size() > 100 && bad.error().message.find(pem.substr(40, 40)) == std::string::npos);
+}
+
 void test_publish_aliyun()
 {
     tdev t;
@@ -1069,6 +1123,7 @@ const Case CASES[] = {
     CASE(strings),
     CASE(publish_ucloud),
     CASE(publish_aliyun),
+    CASE(client_cert),
     CASE(network_errors),
     CASE(log),
     CASE(uploads),
