@@ -372,4 +372,12 @@ fn garbage_replies() {
         assert!(!e.message().contains("access_token\":"), "{e}");
     }
     dev.device.auth().unwrap();
+    for kind in ["notjson", "garbage", "truncated", "huge"] {
+        env.control(&format!("reply publish {} {kind} 1", dev.key()));
+        let e = dev.device.publish(&dev.topic(), b"x").unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::BadResponse | ErrorKind::Io),
+            "{kind}: {e}"
+        );
+    }
 }

@@ -318,6 +318,10 @@ impl Dialect for HuaweiIotda {
 
     fn parse_publish(&self, resp: &Response) -> Result<Published, Failure> {
         if (200..300).contains(&resp.status) {
+            // The success reply has an empty body; anything else must at least be JSON.
+            if !resp.body.is_empty() {
+                json_object(NAME, "publish", resp)?;
+            }
             return Ok(Published {
                 message_id: String::new(),
                 data: Vec::new(),
@@ -470,6 +474,12 @@ mod tests {
     fn publish_replies() {
         let p = HuaweiIotda.parse_publish(&resp(200, "")).unwrap();
         assert_eq!(p.message_id, "");
+        HuaweiIotda.parse_publish(&resp(200, "{}")).unwrap();
+        let e = HuaweiIotda
+            .parse_publish(&resp(200, "<html>"))
+            .unwrap_err()
+            .into_error();
+        assert_eq!(e.kind(), ErrorKind::BadResponse);
         let err = |status, body: &str| HuaweiIotda.parse_publish(&resp(status, body)).unwrap_err();
         assert!(matches!(
             err(403, r#"{"error_code":"IOTDA.000004","error_msg":"x"}"#),
