@@ -12,14 +12,14 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::log::log;
 use crate::net::transport::{Body, Method, Request};
 use crate::secret::Secret;
-use crate::sign::percent_encode_path;
 #[cfg(feature = "ucloud-files")]
 use crate::transfer::source::reborrow;
 use crate::transfer::source::{Progress, Source};
 #[cfg(feature = "ucloud-files")]
 use crate::transfer::upload::{run_upload, send_source, Attempt, Target};
 
-/// Largest publish payload the clouds accept (128 KiB).
+/// Largest publish payload UCloud and Aliyun accept (128 KiB); see [`Device::max_payload`]
+/// for the device's own cloud (IoTDA: 1 MB).
 pub const MAX_PAYLOAD: usize = 131_072;
 /// Longest topic accepted, in bytes.
 pub const MAX_TOPIC: usize = 1024;
@@ -243,6 +243,7 @@ impl Device {
             )));
         }
         let dialect = cloud.dialect()?;
+        dialect.check_identity(product, device)?;
         let default_client_id = if dialect.has_client_id() {
             let id = format!("{product}.{device}");
             if id.len() <= crate::clouds::MAX_CLIENT_ID {
@@ -285,6 +286,16 @@ impl Device {
         self.inner.cloud
     }
 
+    /// Largest publish payload of the device's cloud, in bytes.
+    pub fn max_payload(&self) -> usize {
+        self.inner.dialect.max_payload()
+    }
+
+    /// Longest message id the device's cloud returns (0: it returns none).
+    pub fn max_message_id(&self) -> usize {
+        self.inner.dialect.max_message_id()
+    }
+
     /// The client this device uses.
     pub fn client(&self) -> &Client {
         &self.inner.client
@@ -308,6 +319,18 @@ impl Device {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         f(&mut s);
+    }
+
+    /// The endpoint to send to, or why there is none (a cloud without public hosts).
+    fn required_endpoint(&self, s: &Settings) -> Result<String> {
+        if self.inner.dialect.requires_endpoint() && s.endpoint.is_none() {
+            return Err(Error::invalid(format!(
+                "{} devices have no public endpoint: set_endpoint is required \
+                 (iothttp_device_set_endpoint with the instance's HTTPS access address)",
+                self.inner.dialect.name()
+            )));
+        }
+        Ok(self.endpoint_of(s))
     }
 
     fn endpoint_of(&self, s: &Settings) -> String {
@@ -464,21 +487,22 @@ impl Device {
     pub fn publish(&self, topic: &str, payload: &[u8]) -> Result<Published> {
         validate_topic(topic)?;
         let _call = self.inner.client.http.call_scope();
-        if payload.len() > MAX_PAYLOAD {
+        let max = self.inner.dialect.max_payload();
+        if payload.len() > max {
             return Err(Error::new(
                 ErrorKind::TooLarge,
                 format!(
-                    "payload is {} bytes; the clouds accept at most {MAX_PAYLOAD}",
-                    payload.len()
+                    "payload is {} bytes; {} accepts at most {max}",
+                    payload.len(),
+                    self.inner.dialect.name()
                 ),
             ));
         }
-        let sep = if topic.starts_with('/') { "" } else { "/" };
-        let url = format!(
-            "{}/topic{sep}{}",
-            self.endpoint(),
-            percent_encode_path(topic)
-        );
+        let path = self
+            .inner
+            .dialect
+            .publish_path(&self.inner.device, topic, payload)?;
+        let url = format!("{}{path}", self.required_endpoint(&self.settings())?);
         self.inner.client.http.check_url(&url, "publish")?;
         let now = self.inner.client.http.corrected_unix_ms(&url);
         let (token, generation, _) = self.usable_token(now)?;
@@ -564,6 +588,7 @@ impl Device {
             secret: &self.inner.secret,
             client_id: &settings.client_id,
             sign_method: settings.sign_method,
+            now_ms: self.now_ms(),
         };
         let file = FileInfo {
             name: file_name,
@@ -642,7 +667,7 @@ impl Device {
     ) -> Result<Published, Failure> {
         let http = &self.inner.client.http;
         let headers = [
-            ("Content-Type", "application/octet-stream"),
+            ("Content-Type", self.inner.dialect.publish_content_type()),
             (self.inner.dialect.token_header(), token.expose()),
         ];
         http.with_retries(self.label(), || {
@@ -758,7 +783,12 @@ impl Device {
         let now = self.now_ms();
         let lifetime = self.inner.dialect.token_lifetime();
         let by_lifetime = now.saturating_add(lifetime.as_millis() as u64);
-        let expires = match issued.expires_at_ms {
+        let stated = issued.expires_at_ms.or_else(|| {
+            issued
+                .lifetime
+                .map(|l| now.saturating_add(l.as_millis() as u64))
+        });
+        let expires = match stated {
             Some(e) if e > now => e.min(by_lifetime),
             _ => by_lifetime,
         };
@@ -786,7 +816,11 @@ impl Device {
     fn authenticate(&self) -> Result<Issued> {
         let s = self.settings();
         let http = &self.inner.client.http;
-        let url = format!("{}/auth", self.endpoint_of(&s));
+        let url = format!(
+            "{}{}",
+            self.required_endpoint(&s)?,
+            self.inner.dialect.auth_path()
+        );
         let ts = s.send_timestamp.then(|| http.corrected_unix_ms(&url));
         let (error, certain, server_date) = match self.auth_once(&url, &s, ts) {
             Ok(issued) => return Ok(issued),
@@ -850,6 +884,7 @@ impl Device {
             secret: &self.inner.secret,
             client_id: &s.client_id,
             sign_method: s.sign_method,
+            now_ms: ts.unwrap_or_else(|| http.corrected_unix_ms(url)),
         };
         let prepared = self.inner.dialect.auth_request(&id, ts);
         let headers: Vec<(&str, &str)> = prepared

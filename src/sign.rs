@@ -95,6 +95,12 @@ pub fn iso8601_utc(unix_secs: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
 
+/// `YYYYMMDDHH` (UTC): the hour of a Unix time in seconds (Huawei IoTDA's timestamp).
+pub fn utc_hour_stamp(unix_secs: u64) -> String {
+    let (y, m, d, hh, ..) = civil(unix_secs);
+    format!("{y:04}{m:02}{d:02}{hh:02}")
+}
+
 /// (year, month, day, hour, minute, second) of a Unix time, proleptic Gregorian, UTC.
 fn civil(unix_secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (unix_secs / 86_400) as i64;
@@ -161,6 +167,8 @@ mod tests {
         assert_eq!(iso8601_utc(1_456_231_584), "2016-02-23T12:46:24Z");
         assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(iso8601_utc(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(utc_hour_stamp(1_456_231_584), "2016022312");
+        assert_eq!(utc_hour_stamp(4_102_444_799), "2099123123");
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn publish_both_clouds() {
             Cloud::UCloud => assert!(id >= 349_022_219_378_098_176),
             // Above 2^53: exact only if never parsed as a double.
             Cloud::Aliyun => assert!(id >= 892_687_627_916_247_040),
+            Cloud::HuaweiIotda => unreachable!("tests/iotda.rs"),
         }
         let stats: serde_json::Value =
             serde_json::from_str(&env.control(&format!("stats {}", dev.key()))).unwrap();
@@ -310,6 +311,7 @@ fn saved_token_skips_auth_after_reboot() {
         let lifetime = match cloud {
             Cloud::UCloud => 7 * 24 * 3600 * 1000,
             Cloud::Aliyun => 48 * 3600 * 1000,
+            Cloud::HuaweiIotda => unreachable!("tests/iotda.rs"),
         };
         assert!(
             expires > now && expires <= now + lifetime + 1000,

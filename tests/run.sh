@@ -31,7 +31,7 @@ fi
 cargo tree --locked -p iothttp -e normal -i ring --prefix none | sed -n 1p
 
 step "every feature on its own (and none) builds without a warning"
-for features in "" ucloud ucloud-files aliyun aliyun-ota agc generic-uploads downloads builtin-roots tls12; do
+for features in "" ucloud ucloud-files aliyun iotda aliyun-ota agc generic-uploads downloads builtin-roots tls12; do
   RUSTFLAGS="-D warnings" cargo check -q --locked -p iothttp --lib --no-default-features \
     --features "$features" --target-dir target/feature-check
 done

@@ -23,13 +23,27 @@ fn aliyun_sign(dev: &Dev, alg: HmacAlg) -> String {
     hmac_hex(alg, dev.secret.as_bytes(), content.as_bytes())
 }
 
+/// IoTDA passwords for the hours around now (and two hours ahead: the skewed emulator).
+fn iotda_passwords(dev: &Dev) -> Vec<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    (0..6)
+        .map(|h| {
+            let stamp = iothttp::sign::utc_hour_stamp(now - 3600 + h * 3600);
+            hmac_hex(HmacAlg::Sha256, stamp.as_bytes(), dev.secret.as_bytes())
+        })
+        .collect()
+}
+
 #[test]
 fn trace_logs_and_errors_never_carry_secrets() {
     let env = env();
     let mut forbidden: Vec<String> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
 
-    for cloud in [Cloud::UCloud, Cloud::Aliyun] {
+    for cloud in [Cloud::UCloud, Cloud::Aliyun, Cloud::HuaweiIotda] {
         let dev = env.device(cloud);
         forbidden.push(dev.secret.clone());
         match cloud {
@@ -38,6 +52,7 @@ fn trace_logs_and_errors_never_carry_secrets() {
                 forbidden.push(aliyun_sign(&dev, HmacAlg::Md5));
                 forbidden.push(aliyun_sign(&dev, HmacAlg::Sha1));
             }
+            Cloud::HuaweiIotda => forbidden.extend(iotda_passwords(&dev)),
         }
         // Success, then every kind of refusal and recovery.
         dev.device.publish(&dev.topic(), b"hello").unwrap();
@@ -45,10 +60,10 @@ fn trace_logs_and_errors_never_carry_secrets() {
         env.control(&format!("expire {}", dev.key()));
         dev.device.publish(&dev.topic(), b"again").unwrap();
         forbidden.push(dev.device.token().unwrap().0.expose().to_string());
-        let code = if cloud == Cloud::UCloud {
-            100073
-        } else {
-            20003
+        let code = match cloud {
+            Cloud::UCloud => 100073,
+            Cloud::Aliyun => 20003,
+            Cloud::HuaweiIotda => 4,
         };
         env.control(&format!("fail publish {} {code} 2", dev.key()));
         errors.push(

@@ -197,6 +197,7 @@ impl Dialect for Aliyun {
         Ok(Issued {
             token,
             expires_at_ms: None,
+            lifetime: None,
         })
     }
 
@@ -267,6 +268,7 @@ mod tests {
             secret: &secret,
             client_id: "12345",
             sign_method: SignMethod::HmacSha1,
+            now_ms: 0,
         };
         let p = Aliyun.auth_request(&id, Some(789));
         let v: Value = serde_json::from_slice(&p.body).unwrap();

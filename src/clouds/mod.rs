@@ -5,6 +5,8 @@
 
 #[cfg(feature = "aliyun")]
 pub(crate) mod aliyun;
+#[cfg(feature = "iotda")]
+pub(crate) mod huawei_iotda;
 #[cfg(feature = "ucloud")]
 pub(crate) mod ucloud;
 
@@ -23,6 +25,9 @@ pub enum Cloud {
     UCloud,
     /// Alibaba Cloud IoT Platform (productKey / deviceName / deviceSecret).
     Aliyun,
+    /// Huawei Cloud IoTDA (product id / device id / device secret; the endpoint is
+    /// instance-specific and must be set).
+    HuaweiIotda,
 }
 
 impl Cloud {
@@ -33,6 +38,8 @@ impl Cloud {
             Cloud::UCloud => Ok(&crate::clouds::ucloud::UCloud),
             #[cfg(feature = "aliyun")]
             Cloud::Aliyun => Ok(&crate::clouds::aliyun::Aliyun),
+            #[cfg(feature = "iotda")]
+            Cloud::HuaweiIotda => Ok(&crate::clouds::huawei_iotda::HuaweiIotda),
             #[allow(unreachable_patterns)] // with every cloud's feature on
             other => Err(Error::missing_feature(other.feature(), other.name())),
         }
@@ -43,6 +50,7 @@ impl Cloud {
         match self {
             Cloud::UCloud => "ucloud",
             Cloud::Aliyun => "aliyun",
+            Cloud::HuaweiIotda => "iotda",
         }
     }
 
@@ -51,6 +59,7 @@ impl Cloud {
         match self {
             Cloud::UCloud => "UCloud IoT-Core",
             Cloud::Aliyun => "Alibaba Cloud IoT",
+            Cloud::HuaweiIotda => "Huawei Cloud IoTDA",
         }
     }
 }
@@ -77,6 +86,9 @@ pub(crate) struct Identity<'a> {
     pub secret: &'a Secret,
     pub client_id: &'a str,
     pub sign_method: SignMethod,
+    /// Unix ms by the cloud's (corrected) clock, for dialects that sign with the time even
+    /// when no timestamp is sent (IoTDA's sign_type 0).
+    pub now_ms: u64,
 }
 
 /// A request body with its headers (the path is the dialect's).
@@ -91,6 +103,8 @@ pub(crate) struct Issued {
     pub token: Secret,
     /// Expiry the token itself states (UCloud's JWT `exp`), in Unix ms.
     pub expires_at_ms: Option<u64>,
+    /// Validity the reply states relative to its issue (IoTDA's `expires_in`).
+    pub lifetime: Option<Duration>,
 }
 
 /// A successful publish.
@@ -195,7 +209,40 @@ pub(crate) trait Dialect: Send + Sync {
     fn supports_sign_method(&self, m: SignMethod) -> bool;
     /// Whether the cloud has a client id separate from the device name.
     fn has_client_id(&self) -> bool;
-    /// The auth request (`POST {endpoint}/auth`).
+    /// Whether the cloud has no public endpoint (`set_endpoint` is required).
+    fn requires_endpoint(&self) -> bool {
+        false
+    }
+    /// Cloud-specific rules for the identity, checked at device creation.
+    fn check_identity(&self, _product: &str, _device: &str) -> Result<(), Error> {
+        Ok(())
+    }
+    /// Path of the auth request below the endpoint.
+    fn auth_path(&self) -> &'static str {
+        "/auth"
+    }
+    /// Path of a publish below the endpoint (the topic already passed `validate_topic`);
+    /// an error for a topic or payload the cloud cannot take, before anything is sent.
+    fn publish_path(&self, _device: &str, topic: &str, _payload: &[u8]) -> Result<String, Error> {
+        let sep = if topic.starts_with('/') { "" } else { "/" };
+        Ok(format!(
+            "/topic{sep}{}",
+            crate::sign::percent_encode_path(topic)
+        ))
+    }
+    /// Content-Type of a publish.
+    fn publish_content_type(&self) -> &'static str {
+        "application/octet-stream"
+    }
+    /// Largest publish payload.
+    fn max_payload(&self) -> usize {
+        131_072
+    }
+    /// Longest message id the cloud returns (0: none).
+    fn max_message_id(&self) -> usize {
+        MAX_MESSAGE_ID_DIGITS
+    }
+    /// The auth request (`POST {endpoint}{auth_path}`).
     fn auth_request(&self, id: &Identity<'_>, timestamp_ms: Option<u64>) -> Prepared;
     /// Interpret an auth reply.
     fn parse_auth(&self, resp: &Response, sent_timestamp: bool) -> Result<Issued, Failure>;

@@ -261,6 +261,7 @@ impl Dialect for UCloud {
         Ok(Issued {
             token,
             expires_at_ms,
+            lifetime: None,
         })
     }
 
@@ -303,6 +304,7 @@ mod tests {
             secret: &secret,
             client_id: "",
             sign_method: SignMethod::HmacSha256,
+            now_ms: 0,
         };
         let p = UCloud.auth_request(&id, Some(1501668289957));
         assert_eq!(

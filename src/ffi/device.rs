@@ -13,7 +13,7 @@ use super::{
     iothttp_result, set_str, take, write_cstr,
 };
 use crate::clouds::{Cloud, SignMethod, MAX_MESSAGE_ID_DIGITS};
-use crate::device::{Device, MAX_PAYLOAD};
+use crate::device::Device;
 use crate::error::{Error, ErrorKind};
 
 /// Room for any message id plus its NUL: the minimum `message_id_cap` of
@@ -32,6 +32,18 @@ pub enum iothttp_cloud {
     IOTHTTP_CLOUD_UCLOUD = 0,
     /// Alibaba Cloud IoT: product = productKey, device = deviceName, secret = deviceSecret.
     IOTHTTP_CLOUD_ALIYUN = 1,
+    /// Huawei Cloud IoTDA (HTTPS device access): product = product id, device = device id
+    /// (1..128 of A-Z a-z 0-9 _ -, e.g. "<product_id>_<node_id>"), secret = device secret.
+    /// No public endpoint: `iothttp_device_set_endpoint` with the instance's HTTPS access
+    /// address is required before auth or publish (else `IOTHTTP_E_INVALID_ARG`). Topics:
+    /// `$oc/devices/<device id>/sys/messages/up` (a message, any body up to 1 MB) and
+    /// `$oc/devices/<device id>/sys/properties/report` (properties: the body must be JSON
+    /// `{"services":[{"service_id":"...","properties":{...}}]}`, checked before sending); any
+    /// other topic or another device's id is `IOTHTTP_E_INVALID_ARG`. Publishes are sent as
+    /// `application/json`; no message id is returned (an empty string is written).
+    /// `iothttp_device_send_timestamp(dev, true)` selects sign_type 1 (the platform checks
+    /// the hour of the timestamp; off: sign_type 0). Feature `iotda`.
+    IOTHTTP_CLOUD_HUAWEI_IOTDA = 2,
 }
 
 /// How an Aliyun device signs its auth request.
@@ -95,6 +107,7 @@ pub unsafe extern "C" fn iothttp_device_new(
         let cloud = match cloud {
             0 => Cloud::UCloud,
             1 => Cloud::Aliyun,
+            2 => Cloud::HuaweiIotda,
             other => {
                 return Err(Error::invalid(format!(
                     "cloud {other} is not an iothttp_cloud"
@@ -203,7 +216,10 @@ pub unsafe extern "C" fn iothttp_device_set_sign_method(
 
 /// Send a timestamp at auth (default off: the field is optional). A device whose clock is
 /// wrong still gets in: on the cloud's timestamp refusal the library retries with the clock
-/// corrected from the server's `Date` header, or without a timestamp.
+/// corrected from the server's `Date` header, or without a timestamp. IoTDA: on selects
+/// sign_type 1 (the platform also checks that the timestamp's hour is current; on
+/// IOTDA.000002 the auth is retried once with the corrected clock, or with sign_type 0),
+/// off sign_type 0 (the default).
 #[no_mangle]
 pub unsafe extern "C" fn iothttp_device_send_timestamp(
     dev: *mut iothttp_device,
@@ -222,7 +238,8 @@ pub unsafe extern "C" fn iothttp_device_auth(dev: *mut iothttp_device) -> iothtt
     guard(|| unsafe { arg_ref(dev, "dev") }?.inner.auth())
 }
 
-/// Publish `len` bytes (at most 131072; NULL allowed when `len` is 0) to `topic`.
+/// Publish `len` bytes (at most 131072, IoTDA 1048576: else `IOTHTTP_E_TOO_LARGE` before
+/// anything is sent; NULL allowed when `len` is 0) to `topic`.
 ///
 /// Authenticates lazily, renews the token before it expires, and on a refused token (also
 /// one the same call's lazy auth just obtained) authenticates once more and resends;
@@ -230,8 +247,9 @@ pub unsafe extern "C" fn iothttp_device_auth(dev: *mut iothttp_device) -> iothtt
 /// bytes of UTF-8 without `?`, `#`, `+`, whitespace, control characters or a `.` / `..` path
 /// segment (also written `%2e`) (`IOTHTTP_E_INVALID_ARG`, before anything is sent). On success the cloud's
 /// message id is written to `message_id` as NUL-terminated decimal text unless it is NULL;
-/// a non-NULL `message_id` with `message_id_cap < IOTHTTP_MESSAGE_ID_LEN` fails with
-/// `IOTHTTP_E_BUFFER_TOO_SMALL` before anything is sent.
+/// a non-NULL `message_id` with `message_id_cap` below what the device's cloud can return
+/// (`IOTHTTP_MESSAGE_ID_LEN` for UCloud and Aliyun; 1 for IoTDA, which returns no id and
+/// gets an empty string) fails with `IOTHTTP_E_BUFFER_TOO_SMALL` before anything is sent.
 #[no_mangle]
 pub unsafe extern "C" fn iothttp_device_publish(
     dev: *mut iothttp_device,
@@ -244,10 +262,11 @@ pub unsafe extern "C" fn iothttp_device_publish(
     guard(|| {
         let dev = unsafe { arg_ref(dev, "dev") }?;
         let topic = unsafe { arg_str(topic, "topic") }?;
-        if len > MAX_PAYLOAD {
+        let max = dev.inner.max_payload();
+        if len > max {
             return Err(Error::new(
                 ErrorKind::TooLarge,
-                format!("payload is {len} bytes; the clouds accept at most {MAX_PAYLOAD}"),
+                format!("payload is {len} bytes; the device's cloud accepts at most {max}"),
             ));
         }
         let payload = unsafe { arg_bytes(payload, len, "payload") }?;
@@ -256,7 +275,7 @@ pub unsafe extern "C" fn iothttp_device_publish(
                 check_room(
                     message_id.cast(),
                     message_id_cap,
-                    IOTHTTP_MESSAGE_ID_LEN,
+                    dev.inner.max_message_id() + 1,
                     std::ptr::null_mut(),
                     ("message_id", "message_id_cap"),
                     "a message id (IOTHTTP_MESSAGE_ID_LEN)",
@@ -328,7 +347,7 @@ pub unsafe extern "C" fn iothttp_device_reply_data(
 /// reboots. `*len_out` (may be NULL) receives its length; `*expires_at_unix_ms` (may be NULL)
 /// its expiry in Unix milliseconds: the one the token states (UCloud's JWT `exp`), else the
 /// documented lifetime from when it was issued (UCloud 7 days; Aliyun 48 hours, the safe
-/// reading of its documents), or 0 for a token set without an expiry. A `cap` below length + 1 fails with
+/// reading of its documents; IoTDA the reply's `expires_in`), or 0 for a token set without an expiry. A `cap` below length + 1 fails with
 /// `IOTHTTP_E_BUFFER_TOO_SMALL` and `*len_out` = length + 1 (`buf` may be NULL when `cap` is
 /// 0, to learn the size). No token yet:
 /// `IOTHTTP_E_INVALID_ARG`. Treat the token like the device secret.

@@ -1226,6 +1226,7 @@ mod tests {
             "Ocp-Apim-Subscription-Key",
             "x-goog-api-key",
             "apikey",
+            "access_token",
         ] {
             assert!(is_sensitive_header(h), "{h}");
         }

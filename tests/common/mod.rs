@@ -19,6 +19,7 @@ pub fn cloud_name(cloud: Cloud) -> &'static str {
     match cloud {
         Cloud::UCloud => "ucloud",
         Cloud::Aliyun => "aliyun",
+        Cloud::HuaweiIotda => "iotda",
     }
 }
 
@@ -74,7 +75,10 @@ impl Dev {
     }
 
     pub fn topic(&self) -> String {
-        format!("/{}/{}/upload/event", self.product, self.name)
+        match self.cloud {
+            Cloud::HuaweiIotda => format!("$oc/devices/{}/sys/messages/up", self.name),
+            _ => format!("/{}/{}/upload/event", self.product, self.name),
+        }
     }
 }
 
@@ -104,6 +108,7 @@ impl Env {
         match cloud {
             Cloud::UCloud => self.emu.ucloud_url(),
             Cloud::Aliyun => self.emu.aliyun_url(),
+            Cloud::HuaweiIotda => self.emu.iotda_url(),
         }
     }
 

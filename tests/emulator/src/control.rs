@@ -10,7 +10,7 @@ use crate::state::{
     ConnFault, DeviceKey, DlFault, DlKind, DropWhen, Injected, Op, Port, ReplyKind, Shared,
     StoreKind, StoredObject, Subject, SubjectKind, UrlKind,
 };
-use crate::{agc, aliyun, download, oss, ota, ucloud, ufile, Cloud};
+use crate::{agc, aliyun, download, iotda, oss, ota, ucloud, ufile, Cloud};
 
 /// Longest accepted control line.
 const MAX_LINE: u64 = 64 * 1024;
@@ -42,7 +42,7 @@ reply-data <cloud> <product> <device> [text...] | \
 skew <seconds> | date-header on|off | stats <cloud> <product> <device> | \
 counters <cloud> <product> <device> | objects | object <store> <key...> | upload-stats | \
 clear-objects | handshakes | handshakes-all | connections | reset-faults | log on|off | quit | help  \
-(cloud: ucloud|aliyun; store: ufile|oss|obs|store|store-form; \
+(cloud: ucloud|aliyun|iotda; store: ufile|oss|obs|store|store-form; \
 op and subject: auth|publish <cloud> <product> <device>, \
 file-url|file-put ucloud <product> <device>, ota-url|oss-post account <access_key_id>, \
 agc-token|agc-url|obs-put agc <client_id>, store-put|store-form any, download any|<name>|files/<path>; \
@@ -113,7 +113,7 @@ fn usage(what: &str) -> String {
 }
 
 fn parse_cloud(s: &str) -> Result<Cloud, String> {
-    Cloud::from_name(s).ok_or_else(|| format!("unknown cloud '{s}' (ucloud|aliyun)"))
+    Cloud::from_name(s).ok_or_else(|| format!("unknown cloud '{s}' (ucloud|aliyun|iotda)"))
 }
 
 fn parse_device(words: &[&str]) -> Result<DeviceKey, String> {
@@ -167,14 +167,20 @@ fn parse_fault(op: Op, subject: &Subject, s: &str) -> Result<Injected, String> {
     };
     match op {
         Op::Auth | Op::Publish => {
-            let code: u32 = parse_num(s, "code")?;
             let cloud = match subject {
                 Subject::Device(key) => key.0,
                 _ => return Err("auth and publish rules name a device".into()),
             };
+            let code: u32 = match cloud {
+                Cloud::Iotda => iotda::parse_code(s).ok_or_else(|| {
+                    format!("'{s}' is not a documented iotda error code (IOTDA.000004 or 4)")
+                })?,
+                _ => parse_num(s, "code")?,
+            };
             let documented = match cloud {
                 Cloud::Ucloud => ucloud::message(code),
                 Cloud::Aliyun => aliyun::message(code),
+                Cloud::Iotda => iotda::message(code),
             };
             match documented {
                 Some(_) if code != 0 => Ok(Injected::Code(code.into())),
@@ -753,7 +759,7 @@ pub fn execute(shared: &Shared, line: &str) -> Result<String, String> {
             Ok(format!("{n} tokens {command}d"))
         }
         "token-ttl" => {
-            arity(2, "token-ttl <ucloud|aliyun|agc> <seconds>")?;
+            arity(2, "token-ttl <ucloud|aliyun|iotda|agc> <seconds>")?;
             let secs = parse_secs(args[1])?;
             if args[0] == "agc" {
                 shared.lock().agc_token_ttl_secs = secs;

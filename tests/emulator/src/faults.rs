@@ -365,7 +365,13 @@ fn replace(kind: ReplyKind, op: Op, subject: &Subject, processed: Response) -> R
         ReplyKind::Empty => with(None, Vec::new()),
         ReplyKind::NotJson => with(Some("text/html"), NOT_JSON_BODY.into()),
         ReplyKind::Missing => {
-            let body = missing_body(op, ucloud);
+            let iotda = matches!(subject, Subject::Device((Cloud::Iotda, _, _)));
+            // IoTDA: an auth reply without its access_token (its publish success has no body).
+            let body = match (iotda, op) {
+                (true, Op::Auth) => r#"{"expires_in":86399}"#,
+                (true, _) => "",
+                _ => missing_body(op, ucloud),
+            };
             let content_type = (!body.is_empty()).then_some("application/json");
             with(content_type, body.into())
         }

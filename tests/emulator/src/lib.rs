@@ -2,8 +2,8 @@
 //! HTTPS endpoints.
 //!
 //! It serves, on 127.0.0.1 and with a freshly generated CA, the device auth and publish
-//! endpoints exactly as the vendor documents describe them (`/ucloud/...` and `/aliyun/...`
-//! on one port), so that client bugs show up as the documented error codes. Faults (error
+//! endpoints exactly as the vendor documents describe them (`/ucloud/...`, `/aliyun/...` and
+//! Huawei IoTDA's `/iotda/v5/...` on one port), so that client bugs show up as the documented error codes. Faults (error
 //! codes, HTTP errors, delays, expired tokens, clock skew) are injected with a small
 //! command language, available in-process through [`Emulator::control`] and over a plain
 //! TCP line protocol on the control port.
@@ -52,6 +52,7 @@ mod aliyun;
 mod clock;
 mod control;
 mod download;
+mod iotda;
 pub use download::{dl_content, dl_digests, DIGESTS_AT_ONCE, MAX_DL_SIZE};
 mod faults;
 mod http;
@@ -96,6 +97,8 @@ pub enum Cloud {
     Ucloud,
     /// Alibaba Cloud IoT (routes under `/aliyun`).
     Aliyun,
+    /// Huawei Cloud IoTDA HTTPS device access (routes under `/iotda`).
+    Iotda,
 }
 
 impl Cloud {
@@ -104,6 +107,7 @@ impl Cloud {
         match self {
             Cloud::Ucloud => "ucloud",
             Cloud::Aliyun => "aliyun",
+            Cloud::Iotda => "iotda",
         }
     }
 
@@ -112,6 +116,7 @@ impl Cloud {
         match name {
             "ucloud" => Some(Cloud::Ucloud),
             "aliyun" => Some(Cloud::Aliyun),
+            "iotda" => Some(Cloud::Iotda),
             _ => None,
         }
     }
@@ -389,6 +394,12 @@ impl Emulator {
     /// [`Emulator::base_url`] + `/aliyun`
     pub fn aliyun_url(&self) -> String {
         format!("{}/aliyun", self.base_url())
+    }
+
+    /// [`Emulator::base_url`] + `/iotda`: the Huawei IoTDA device access endpoint
+    /// (`POST /v5/device-auth`, `POST /v5/devices/{id}/sys/messages/up`).
+    pub fn iotda_url(&self) -> String {
+        format!("{}/iotda", self.base_url())
     }
 
     /// [`Emulator::base_url`] + `/ucloud-file`: the UCloud file host (`POST /api/v1/url`).

@@ -14,7 +14,7 @@ const USAGE: &str = "usage: iothttp-emulator [--port N] [--control-port N] [--pl
 [--account <access_key_id>:<secret>]... [--agc-client <client_id>:<secret>]... \
 [--info-file PATH] [--exit-on-stdin-eof] [--quiet]
 Without --device, demo identities are registered: ucloud demoProduct/demoDevice and aliyun \
-a1demoPK/demoDevice (secret demoSecret), the Alibaba account demoAccessKeyId / \
+a1demoPK/demoDevice, iotda demoProduct/demoProduct_demoDevice (secret demoSecret), the Alibaba account demoAccessKeyId / \
 demoAccessKeySecret and the AppGallery client demoClientId / demoClientSecret.";
 
 struct Args {
@@ -34,7 +34,7 @@ fn parse_device(spec: &str) -> Result<DeviceSpec, String> {
         ));
     };
     let cloud = Cloud::from_name(cloud)
-        .ok_or_else(|| format!("--device {spec}: cloud must be ucloud or aliyun"))?;
+        .ok_or_else(|| format!("--device {spec}: cloud must be ucloud, aliyun or iotda"))?;
     if product.is_empty() || device.is_empty() || secret.is_empty() {
         return Err(format!("--device {spec}: empty field"));
     }
@@ -88,6 +88,12 @@ fn parse_args() -> Result<Args, String> {
         opts.devices = vec![
             DeviceSpec::new(Cloud::Ucloud, "demoProduct", "demoDevice", "demoSecret"),
             DeviceSpec::new(Cloud::Aliyun, "a1demoPK", "demoDevice", "demoSecret"),
+            DeviceSpec::new(
+                Cloud::Iotda,
+                "demoProduct",
+                "demoProduct_demoDevice",
+                "demoSecret",
+            ),
         ];
         opts.accounts.push((
             "demoAccessKeyId".to_string(),
@@ -147,6 +153,7 @@ mod signals {
 fn info_lines(emu: &Emulator) -> String {
     let mut text = format!(
         "IOTHTTP_EMU_URL={}\nIOTHTTP_EMU_UCLOUD_URL={}\nIOTHTTP_EMU_ALIYUN_URL={}\n\
+         IOTHTTP_EMU_IOTDA_URL={}\n\
          IOTHTTP_EMU_UFILE_URL={}\nIOTHTTP_EMU_ALIYUN_IOT_URL={}\nIOTHTTP_EMU_AGC_URL={}\n\
          IOTHTTP_EMU_STORE_URL={}\nIOTHTTP_EMU_STORE_FORM_URL={}\nIOTHTTP_EMU_CA={}\n\
          IOTHTTP_EMU_UNTRUSTED_URL={}\nIOTHTTP_EMU_EXPIRED_URL={}\nIOTHTTP_EMU_WRONG_HOST_URL={}\n\
@@ -155,6 +162,7 @@ fn info_lines(emu: &Emulator) -> String {
         emu.base_url(),
         emu.ucloud_url(),
         emu.aliyun_url(),
+        emu.iotda_url(),
         emu.ufile_base_url(),
         emu.aliyun_iot_url(),
         emu.agc_url(),

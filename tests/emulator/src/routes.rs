@@ -8,7 +8,9 @@ use std::sync::Arc;
 use crate::http::{Handler, Request, Response};
 use crate::sign::Sha256Stream;
 use crate::state::{DeviceKey, Op, Shared};
-use crate::{agc, aliyun, clock, download, faults, oss, ota, store, ucloud, ufile, upload, Cloud};
+use crate::{
+    agc, aliyun, clock, download, faults, iotda, oss, ota, store, ucloud, ufile, upload, Cloud,
+};
 
 /// Largest publish body both documents allow (128 KB).
 pub const MAX_PAYLOAD: u64 = 131_072;
@@ -228,6 +230,9 @@ fn route(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
     if let Some(rest) = under(path, "/files") {
         return download::file(shared, req, rest);
     }
+    if let Some(rest) = under(path, "/iotda") {
+        return iotda_route(shared, req, rest, query.is_some(), body);
+    }
     let (cloud, rest) = if let Some(rest) = path.strip_prefix("/ucloud") {
         (Cloud::Ucloud, rest)
     } else if let Some(rest) = path.strip_prefix("/aliyun") {
@@ -248,6 +253,7 @@ fn route(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
     let param_error = || match cloud {
         Cloud::Ucloud => ucloud::error(ucloud::PARAM_ERROR),
         Cloud::Aliyun => aliyun::error(aliyun::PARAM_ERROR),
+        Cloud::Iotda => iotda::error(iotda::INVALID_INPUT),
     };
     // Both documents: no `?query_String=xxx` parameters.
     if query.is_some() {
@@ -257,14 +263,41 @@ fn route(shared: &Shared, req: &Request, body: &mut dyn Read) -> Response {
         None => match cloud {
             Cloud::Ucloud => ucloud::auth(shared, req, body),
             Cloud::Aliyun => aliyun::auth(shared, req, body),
+            Cloud::Iotda => not_found(),
         },
         Some(raw) => match decode_topic(raw) {
             None => param_error(),
             Some(topic) => match cloud {
                 Cloud::Ucloud => ucloud::publish(shared, req, &topic, body),
                 Cloud::Aliyun => aliyun::publish(shared, req, &topic, body),
+                Cloud::Iotda => not_found(),
             },
         },
+    }
+}
+
+/// `/iotda/v5/device-auth`, `/iotda/v5/devices/{id}/sys/...`.
+fn iotda_route(
+    shared: &Shared,
+    req: &Request,
+    rest: &str,
+    has_query: bool,
+    body: &mut dyn Read,
+) -> Response {
+    let auth = rest == "/v5/device-auth";
+    let publish = rest.strip_prefix("/v5/devices/");
+    if !auth && publish.is_none() {
+        return not_found();
+    }
+    if req.method != "POST" {
+        return method_not_allowed("POST");
+    }
+    if has_query {
+        return iotda::error(iotda::INVALID_INPUT);
+    }
+    match publish {
+        Some(rest) => iotda::publish(shared, req, rest, body),
+        None => iotda::auth(shared, req, body),
     }
 }
 

@@ -654,8 +654,8 @@ pub struct State {
     reject_rules: HashMap<RuleKey, VecDeque<Rule<(u64, Injected)>>>,
     conn_rules: HashMap<RuleKey, VecDeque<Rule<ConnFault>>>,
     dl_rules: HashMap<(DlKind, Subject), VecDeque<Rule<DlFault>>>,
-    token_ttl_secs: [u64; 2],
-    next_message_id: [u64; 2],
+    token_ttl_secs: [u64; 3],
+    next_message_id: [u64; 3],
     /// Alibaba AccessKeyId → AccessKeySecret.
     pub accounts: HashMap<String, String>,
     /// AppGallery client_id → client_secret.
@@ -686,6 +686,7 @@ fn cloud_index(cloud: Cloud) -> usize {
     match cloud {
         Cloud::Ucloud => 0,
         Cloud::Aliyun => 1,
+        Cloud::Iotda => 2,
     }
 }
 
@@ -763,8 +764,12 @@ impl Default for State {
             reject_rules: HashMap::new(),
             conn_rules: HashMap::new(),
             dl_rules: HashMap::new(),
-            token_ttl_secs: [DEFAULT_TOKEN_TTL_SECS; 2],
-            next_message_id: [UCLOUD_FIRST_MESSAGE_ID, ALIYUN_FIRST_MESSAGE_ID],
+            token_ttl_secs: [
+                DEFAULT_TOKEN_TTL_SECS,
+                DEFAULT_TOKEN_TTL_SECS,
+                crate::iotda::DEFAULT_TTL_SECS,
+            ],
+            next_message_id: [UCLOUD_FIRST_MESSAGE_ID, ALIYUN_FIRST_MESSAGE_ID, 1],
             accounts: HashMap::new(),
             agc_clients: HashMap::new(),
             agc_tokens: HashMap::new(),
@@ -826,6 +831,14 @@ impl State {
                 revoked: false,
             },
         );
+    }
+
+    /// Lets every token of `device` expire at `expires_at_ms` at the latest (IoTDA: an old
+    /// token stays valid 30 s after a new one).
+    pub fn shorten_tokens(&mut self, device: &DeviceKey, expires_at_ms: i64) {
+        for t in self.tokens.values_mut().filter(|t| &t.device == device) {
+            t.expires_at_ms = t.expires_at_ms.min(expires_at_ms);
+        }
     }
 
     /// Looks `token` up for `cloud` at emulator time `now_ms`.

@@ -656,3 +656,83 @@ fn malformed_and_aborted_requests_do_not_hurt_the_server() {
     assert_eq!(stats["publishes"], 41);
     assert_eq!(stats["messages"][0]["len"], 3);
 }
+
+#[test]
+fn iotda_auth_sign_types_publish_and_limits() {
+    let emu = start(false);
+    emu.control("add-device iotda prod prod_node iotdaSecret")
+        .unwrap();
+    let mut c = Client::tls(&emu);
+    let json = [("Content-Type", "application/json")];
+    let auth = |c: &mut Client, sign_type: u8, stamp: &str, secret: &str| {
+        let password = crate::iotda::password(secret, stamp);
+        let body = format!(
+            r#"{{"device_id":"prod_node","sign_type":{sign_type},"timestamp":"{stamp}","password":"{password}"}}"#
+        );
+        c.request("/iotda/v5/device-auth", &json, body.as_bytes())
+    };
+    let now = crate::iotda::hour_stamp(clock::system_now_ms());
+    // sign_type 0: any hour; sign_type 1: the current one only.
+    let r = auth(&mut c, 0, "2016022312", "iotdaSecret");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["expires_in"], 86_399);
+    let old = r.json()["access_token"].as_str().unwrap().to_string();
+    let r = auth(&mut c, 1, "2016022312", "iotdaSecret");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error_code"], "IOTDA.000002");
+    let r = auth(&mut c, 1, &now, "wrong");
+    assert_eq!(r.status, 401);
+    emu.control("token-ttl iotda 100").unwrap();
+    let r = auth(&mut c, 1, &now, "iotdaSecret");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["expires_in"], 100);
+    let token = r.json()["access_token"].as_str().unwrap().to_string();
+    // The emulator's clock three hours ahead: the device's hour is refused.
+    emu.control("skew 10800").unwrap();
+    assert_eq!(auth(&mut c, 1, &now, "iotdaSecret").status, 401);
+    emu.control("skew 0").unwrap();
+
+    let up = "/iotda/v5/devices/prod_node/sys/messages/up";
+    let props = "/iotda/v5/devices/prod_node/sys/properties/report";
+    fn with(t: &str) -> [(&str, &str); 2] {
+        [("Content-Type", "application/json"), ("access_token", t)]
+    }
+    let r = c.request(up, &with(&token), br#"{"name":"x"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.is_empty());
+    // The old token is still valid for 30 s after the new one.
+    assert_eq!(c.request(up, &with(&old), b"{}").status, 200);
+    emu.control("skew 31").unwrap();
+    let r = c.request(up, &with(&old), b"{}");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error_code"], "IOTDA.000004");
+    emu.control("skew 0").unwrap();
+    // No token, another device's path, a bad properties body, a body over 1 MB.
+    assert_eq!(c.request(up, &json, b"{}").status, 403);
+    let other = "/iotda/v5/devices/other/sys/messages/up";
+    assert_eq!(c.request(other, &with(&token), b"{}").status, 403);
+    let r = c.request(props, &with(&token), br#"{"services":[]}"#);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error_code"], "IOTDA.000006");
+    let body = br#"{"services":[{"service_id":"s","properties":{"t":1}}]}"#;
+    assert_eq!(c.request(props, &with(&token), body).status, 200);
+    let r = c.request(up, &with(&token), &vec![b'a'; 1024 * 1024 + 1]);
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["error_code"], "IOTDA.021105");
+    // Fault switches with IoTDA codes.
+    emu.control("fail publish iotda prod prod_node IOTDA.021101 1")
+        .unwrap();
+    let r = c.request(up, &with(&token), b"{}");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error_code"], "IOTDA.021101");
+    assert!(emu
+        .control("fail publish iotda prod prod_node 5 1")
+        .is_err());
+    let stats: Value =
+        serde_json::from_str(&emu.control("stats iotda prod prod_node").unwrap()).unwrap();
+    assert_eq!(stats["publishes"], 3, "{stats}");
+    assert_eq!(
+        stats["messages"][2]["topic"],
+        "$oc/devices/prod_node/sys/properties/report"
+    );
+}
