@@ -1265,7 +1265,7 @@ static const struct row ROWS[] = {
     /* device */
     ROW(iothttp_device_new, 1, "client", K_NULL, INV, NAMES),
     ROW(iothttp_device_new, 1, "client", K_FREED, INV, NAMES),
-    ROWV(iothttp_device_new, 2, "cloud", K_ENUM, 2, INV, 0),
+    ROWV(iothttp_device_new, 2, "cloud", K_ENUM, 4, INV, 0),
     ROW(iothttp_device_new, 2, "cloud", K_HUGE, INV, 0),
     ROW(iothttp_device_new, 3, "product", K_NULL, INV, NAMES),
     ROW(iothttp_device_new, 3, "product", K_EMPTY, INV, 0),
