@@ -20,7 +20,7 @@ use crate::transfer::upload::{run_upload, send_source, Attempt, Target};
 
 /// Largest publish payload UCloud and Aliyun accept (128 KiB); see [`Device::max_payload`]
 /// for the device's own cloud (IoTDA: 1 MB).
-pub const MAX_PAYLOAD: usize = 131_072;
+pub use crate::clouds::MAX_PAYLOAD;
 /// Longest topic accepted, in bytes.
 pub const MAX_TOPIC: usize = 1024;
 /// Longest product / device name accepted, in bytes.

@@ -236,7 +236,7 @@ pub(crate) trait Dialect: Send + Sync {
     }
     /// Largest publish payload.
     fn max_payload(&self) -> usize {
-        131_072
+        MAX_PAYLOAD
     }
     /// Longest message id the cloud returns (0: none).
     fn max_message_id(&self) -> usize {
@@ -254,6 +254,10 @@ pub(crate) trait Dialect: Send + Sync {
         None
     }
 }
+
+/// Largest publish payload UCloud and Aliyun accept (128 KiB); a dialect may allow more
+/// ([`Dialect::max_payload`], IoTDA: 1 MB).
+pub const MAX_PAYLOAD: usize = 131_072;
 
 /// Reply bodies of auth and publish calls are small; anything larger is refused.
 pub(crate) const MAX_REPLY: usize = 64 * 1024;
